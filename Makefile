@@ -1,0 +1,219 @@
+# coro-runner: one Makefile for the library, its tests and benchmarks.
+#
+#   make                       libcoro.a, libcoro.so, coro.pc in $(BUILD)
+#   make check                 unit tests (native, then aarch64 under qemu-user)
+#   make check SANITIZE=address,undefined
+#   make check-valgrind        unit tests under valgrind memcheck
+#   make bench                 benchmarks, with baselines, as tables + BENCH lines
+#   make install PREFIX=/usr/local DESTDIR=
+#   make deps                  the Debian packages everything here needs (root)
+#   make run                   build and run the demo
+#
+# User CFLAGS/LDFLAGS are respected; the warning set and the flags the code
+# needs are added to them.
+
+VERSION    := 0.1.0
+SOVERSION  := 0
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR    ?=
+
+CROSS      ?=
+CC         := $(if $(CROSS),$(CROSS)gcc,$(CC))
+CXX        := $(if $(CROSS),$(CROSS)g++,$(CXX))
+AR         := $(if $(CROSS),$(CROSS)ar,$(AR))
+CFLAGS     ?= -O2 -g
+CXXFLAGS   ?= -O2 -g
+LDFLAGS    ?=
+
+ARCH       := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
+comma      := ,
+BUILD      ?= build/$(ARCH)$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
+
+WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wshadow -Wpointer-arith -Wformat=2 -Wundef -Wno-unused-parameter
+SAN  := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+ALL_CFLAGS   := -std=gnu11 $(WARN) $(SAN) -I. $(CFLAGS)
+LIB_CFLAGS   := $(ALL_CFLAGS) -DCORO_BUILDING -fvisibility=hidden
+ALL_LDFLAGS  := $(SAN) $(LDFLAGS)
+LIBS         := -lpthread
+
+LIB_SRC := coro/coro.c coro/stack.c coro/sharestack.c coro/local.c
+LIB_ASM := arch/$(ARCH).S
+HEADERS := coro/coro.h coro/co_routine.h
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(LIB_ASM:%.S=$(BUILD)/pic/%.o)
+
+STATIC := $(BUILD)/libcoro.a
+SHARED := $(BUILD)/libcoro.so.$(VERSION)
+PC     := $(BUILD)/coro.pc
+
+# Unit tests: tests/unit/test-NAME.c, each with the TAP runner; a few need
+# an extra object (assembly helpers, the C++ compatibility test).
+UNIT_SRC   := $(wildcard tests/unit/test-*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_CXX   := $(if $(CROSS),,$(BUILD)/tests/test-compat-cxx)
+TAP_OBJ    := $(BUILD)/tests/tap.o
+UNIT_ALL   := $(UNIT_BIN) $(UNIT_CXX)
+
+BENCH_SRC  := $(wildcard tests/bench/bench-*.c)
+BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all check check-native check-aarch64 check-valgrind bench install \
+        uninstall deps run clean tests
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(STATIC) $(BUILD)/libcoro.so $(PC)
+
+$(BUILD)/obj/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.S arch/ctx.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -fPIC -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.S arch/ctx.h
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -fPIC -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,libcoro.so.$(SOVERSION) -Wl,-z,noexecstack \
+		$(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/libcoro.so: $(SHARED)
+	ln -sf libcoro.so.$(VERSION) $(BUILD)/libcoro.so.$(SOVERSION)
+	ln -sf libcoro.so.$(VERSION) $@
+
+$(PC): Makefile
+	@mkdir -p $(@D)
+	printf '%s\n' \
+		'prefix=$(PREFIX)' \
+		'libdir=$(LIBDIR)' \
+		'includedir=$(INCLUDEDIR)' \
+		'' \
+		'Name: coro' \
+		'Description: libcoro: coroutines with a libco-compatible API' \
+		'Version: $(VERSION)' \
+		'Libs: -L$${libdir} -lcoro' \
+		'Libs.private: -lpthread' \
+		'Cflags: -I$${includedir} -I$${includedir}/coro' > $@
+
+# ---- tests ---------------------------------------------------------------
+
+$(TAP_OBJ): tests/unit/tap.c tests/unit/tap.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c tests/unit/tap.h $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%-asm.o: tests/unit/%-$(ARCH).S
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/test-regs: $(BUILD)/tests/test-regs.o $(BUILD)/tests/regs-asm.o $(TAP_OBJ) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(TAP_OBJ) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test-compat-cxx: tests/unit/test-compat-cxx.cpp $(TAP_OBJ) $(STATIC) $(HEADERS)
+	$(CXX) -std=c++11 -Wall -Wextra -Werror $(SAN) -I. $(CXXFLAGS) $(ALL_LDFLAGS) \
+		-o $@ $< $(TAP_OBJ) $(STATIC) $(LIBS)
+
+tests: all $(UNIT_ALL)
+
+# Each binary runs each of its cases in a child process with a timeout.
+PROVE := prove --timer --exec
+
+check: check-native
+ifeq ($(SANITIZE)$(CROSS),)
+check: check-aarch64
+endif
+
+check-native: tests
+	$(SANITIZE_ENV) $(PROVE) '' $(UNIT_ALL)
+
+SANITIZE_ENV := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+
+AARCH64_CROSS := aarch64-linux-gnu-
+QEMU_AARCH64  := qemu-aarch64 -L /usr/aarch64-linux-gnu
+
+check-aarch64:
+	@command -v $(AARCH64_CROSS)gcc >/dev/null && command -v qemu-aarch64 >/dev/null || \
+		{ echo "check-aarch64: needs $(AARCH64_CROSS)gcc and qemu-aarch64: run 'make deps'" >&2; exit 1; }
+	$(MAKE) --no-print-directory CROSS=$(AARCH64_CROSS) SANITIZE= CFLAGS='$(CFLAGS)' tests
+	TAP_TIMEOUT=120 CORO_TEST_QEMU=1 $(PROVE) '$(QEMU_AARCH64)' \
+		$(patsubst tests/unit/%.c,build/aarch64/tests/%,$(UNIT_SRC))
+
+check-valgrind: tests
+	TAP_TIMEOUT=300 CORO_TEST_VALGRIND=1 $(PROVE) 'tests/valgrind-run' $(UNIT_ALL)
+
+# ---- benchmarks ----------------------------------------------------------
+
+BENCH_CFLAGS := -std=gnu11 $(WARN) -I. -O2 -g
+
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) $(LIBS) -lboost_context
+
+bench: $(BENCH_BIN)
+	BUILD=$(BUILD) tests/bench/run
+
+# ---- install, deps, demo -------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/coro $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcoro.so.$(SOVERSION)
+	ln -sf libcoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcoro.so
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/coro/
+	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libcoro.a $(DESTDIR)$(LIBDIR)/libcoro.so* \
+		$(DESTDIR)$(PKGCONFIGDIR)/coro.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/coro
+
+# Every Debian package the build, tests, benchmarks and CI use.
+DEB_PACKAGES := build-essential pkg-config valgrind bats perl \
+        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
+        libboost-context-dev libyaml-dev libsystemd-dev libcurl4-openssl-dev \
+        libc-ares-dev libjansson-dev
+
+deps:
+	@if dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | grep -qv '^install ok installed$$' || \
+	    [ $$(dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | wc -l) -ne $(words $(DEB_PACKAGES)) ]; then \
+		[ "$$(id -u)" = 0 ] || { echo "make deps: run as root (apt-get install)" >&2; exit 1; }; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $(DEB_PACKAGES); \
+	else \
+		echo "make deps: all $(words $(DEB_PACKAGES)) packages already installed"; \
+	fi
+
+$(BUILD)/demo: examples/demo.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+run: $(BUILD)/demo
+	$(BUILD)/demo
+
+clean:
+	rm -rf build

@@ -1,0 +1,170 @@
+/*
+ * coro.h: libcoro, asymmetric coroutines for C on Linux (x86-64, aarch64).
+ *
+ * The API keeps libco's names and semantics (co_routine.h maps libco's type
+ * names onto these): a thread resumes a coroutine with co_resume(), which
+ * runs it until it calls co_yield_ct() or returns; control then comes back to
+ * the co_resume() call. A coroutine may resume others: the resumers form a
+ * chain of any depth (no fixed limit), and co_yield_ct() always returns to
+ * the one that resumed the current coroutine.
+ *
+ * Threads: every thread has its own environment (current coroutine, stack
+ * pool); a coroutine belongs to the thread that created it and must only be
+ * resumed, yielded, reset and released there.
+ *
+ * Errors: functions that can fail return 0 on success and a negative errno
+ * value on failure; misuse (resuming a finished coroutine, yielding outside a
+ * coroutine, releasing a running one) writes a message to stderr and aborts,
+ * because carrying on would corrupt the thread's stack.
+ *
+ * errno belongs to each coroutine: whatever other coroutines do while one is
+ * suspended, it finds errno as it left it.
+ */
+#ifndef CORO_CORO_H
+#define CORO_CORO_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CORO_BUILDING)
+#define CO_API __attribute__((visibility("default")))
+#else
+#define CO_API
+#endif
+
+/* A coroutine. Opaque; created by co_create, freed by co_release. */
+struct co;
+
+/* A pool of shared (copy) stacks, from co_alloc_sharestack. Opaque. */
+struct co_sharestack;
+
+/* The function a coroutine runs; its return value is ignored (libco's type). */
+typedef void *co_fn(void *arg);
+
+/*
+ * Creation attributes. Zero-initialise, or use CO_ATTR_INIT.
+ *
+ * stack_size: bytes of private stack; 0 means 128 KiB (libco's default).
+ *   Rounded up to the page size, at least 16 KiB. A PROT_NONE guard page
+ *   lies below it: overflowing it aborts with a message naming the
+ *   coroutine. Each private stack costs two kernel memory mappings, so
+ *   vm.max_map_count (65530 by default) allows about 32,000 private stacks
+ *   per process; past that co_create fails with -ENOMEM. Use shared stacks
+ *   for more coroutines than that.
+ * share_stack: if not NULL, the coroutine runs on one of the pool's stacks
+ *   (chosen round-robin) and stack_size is ignored.
+ */
+struct co_attr {
+	int stack_size;
+	struct co_sharestack *share_stack;
+};
+#define CO_ATTR_INIT { 0, NULL }
+
+/*
+ * Creates a suspended coroutine that will run fn(arg) on its first resume,
+ * and stores it in *ret. attr may be NULL for the defaults. Does not yield.
+ * Returns 0, -EINVAL (fn or ret NULL, negative stack_size), or -ENOMEM
+ * (no memory, or no stack mapping: see stack_size above).
+ */
+CO_API int co_create(struct co **ret, const struct co_attr *attr, co_fn *fn,
+		     void *arg);
+
+/*
+ * Runs co until it yields or its function returns, then returns. co must be
+ * suspended (created, reset, or yielded) and belong to this thread; anything
+ * else (finished, already on the call stack, the main context) aborts.
+ */
+CO_API void co_resume(struct co *co);
+
+/*
+ * Suspends the running coroutine and returns to its resumer. Returns when
+ * the coroutine is resumed again. Aborts if called outside a coroutine.
+ */
+CO_API void co_yield_ct(void);
+
+/*
+ * libco's co_yield(co): yields the running coroutine of this thread, as
+ * co_yield_ct() does (co only names the environment, as in libco).
+ */
+CO_API void co_yield(struct co *co);
+
+/*
+ * Frees co and returns its private stack to the thread's pool. A suspended
+ * coroutine may be released: its stack is discarded without unwinding, so
+ * whatever it holds (memory, descriptors) leaks. Releasing a coroutine that
+ * is on the call stack aborts. NULL is ignored.
+ */
+CO_API void co_release(struct co *co);
+
+/*
+ * Makes co start over from its function on the next resume, as if just
+ * created (its co-local values are kept). co must not be on the call stack.
+ */
+CO_API void co_reset(struct co *co);
+
+/* The running coroutine, or NULL on a thread's main context. */
+CO_API struct co *co_self(void);
+
+/* Same as co_self (libco's GetCurrThreadCo spelt as the spec names it). */
+CO_API struct co *co_get_current(void);
+
+/* Non-zero when called outside any coroutine (on a thread's main context). */
+CO_API int co_is_main(void);
+
+/* Non-zero once co's function has returned (until co_reset). */
+CO_API int co_is_dead(const struct co *co);
+
+/*
+ * Gives co a name, used in stack overflow reports (and by the daemon for the
+ * job it runs). The string is copied. Returns 0 or -ENOMEM.
+ */
+CO_API int co_set_name(struct co *co, const char *name);
+
+/* co's name, or NULL. */
+CO_API const char *co_get_name(const struct co *co);
+
+/* The usable bytes of co's stack (the private stack, or its shared stack). */
+CO_API size_t co_stack_size(const struct co *co);
+
+/*
+ * Allocates count shared stacks of stack_size bytes each (rounded up to the
+ * page size, each with a guard page). Coroutines created with the pool run
+ * on them in turn: when a coroutine is resumed on a stack another one
+ * occupies, the occupant's used bytes (and only those) are copied to the
+ * heap and the newcomer's are copied back. A pointer into a suspended
+ * coroutine's stack is therefore invalid while it is swapped out: do not
+ * hand addresses of locals to other coroutines. Returns NULL on bad
+ * arguments (errno EINVAL) or no memory (errno ENOMEM).
+ */
+CO_API struct co_sharestack *co_alloc_sharestack(int count, int stack_size);
+
+/*
+ * Frees a pool. Every coroutine created with it must have been released
+ * first; otherwise this aborts. NULL is ignored. (libco has no such call.)
+ */
+CO_API void co_free_sharestack(struct co_sharestack *pool);
+
+/*
+ * Co-local storage, keyed by pthread keys: in a coroutine, the value belongs
+ * to the running coroutine; on a thread's main context these are
+ * pthread_setspecific/pthread_getspecific. co_setspecific returns 0 or an
+ * errno value (positive, as pthread_setspecific does): ENOMEM.
+ */
+CO_API int co_setspecific(pthread_key_t key, const void *value);
+CO_API void *co_getspecific(pthread_key_t key);
+
+/*
+ * Context switches made by this thread so far (each resume, yield and
+ * return counts one). For statistics.
+ */
+CO_API unsigned long long co_switch_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

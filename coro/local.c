@@ -1,0 +1,75 @@
+/*
+ * local.c: co-local storage (co_setspecific/co_getspecific) and names.
+ *
+ * libco gives every coroutine a 1024-slot array up front (8 KiB each); here
+ * a coroutine that never stores a value pays one NULL pointer, and one that
+ * does gets an array as long as its largest key.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coro/coro-internal.h"
+
+static struct co__ext *ext_get(struct co *co)
+{
+	if (!co->ext)
+		co->ext = calloc(1, sizeof *co->ext);
+	return co->ext;
+}
+
+CO_API int co_setspecific(pthread_key_t key, const void *value)
+{
+	struct co *co = co_self();
+	struct co__ext *ext;
+
+	if (!co)
+		return pthread_setspecific(key, value);
+	ext = ext_get(co);
+	if (!ext)
+		return ENOMEM;
+	if (key >= ext->nspec) {
+		unsigned n = key + 1 > 2 * ext->nspec ? key + 1 : 2 * ext->nspec;
+		void **spec = realloc(ext->spec, n * sizeof *spec);
+
+		if (!spec)
+			return ENOMEM;
+		memset(spec + ext->nspec, 0, (n - ext->nspec) * sizeof *spec);
+		ext->spec = spec;
+		ext->nspec = n;
+	}
+	ext->spec[key] = (void *)value;
+	return 0;
+}
+
+CO_API void *co_getspecific(pthread_key_t key)
+{
+	struct co *co = co_self();
+
+	if (!co)
+		return pthread_getspecific(key);
+	if (!co->ext || key >= co->ext->nspec)
+		return NULL;
+	return co->ext->spec[key];
+}
+
+CO_API int co_set_name(struct co *co, const char *name)
+{
+	struct co__ext *ext = ext_get(co);
+	char *copy;
+
+	if (!ext)
+		return -ENOMEM;
+	copy = name ? strdup(name) : NULL;
+	if (name && !copy)
+		return -ENOMEM;
+	free(ext->name);
+	ext->name = copy;
+	return 0;
+}
+
+CO_API const char *co_get_name(const struct co *co)
+{
+	return co->ext ? co->ext->name : NULL;
+}

@@ -1,0 +1,86 @@
+/*
+ * test-compat-cxx.cpp: a libco program, compiled as C++, builds and runs
+ * against co_routine.h: libco's type names, default attributes from the
+ * constructor, and libco's call signatures.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "coro/co_routine.h"
+#include "tests/unit/tap.h"
+
+namespace {
+
+struct task {
+	stCoRoutine_t *co;
+	int steps;
+};
+
+void *routine(void *arg)
+{
+	task *t = static_cast<task *>(arg);
+
+	for (;;) {
+		t->steps++;
+		co_yield(t->co);
+	}
+	return 0;
+}
+
+}
+
+TEST(libco_style_program)
+{
+	stCoRoutineAttr_t attr;
+
+	ASSERT_EQ(attr.stack_size, 128 * 1024);
+	ASSERT_PTR_EQ(attr.share_stack, 0);
+
+	stShareStack_t *share = co_alloc_sharestack(2, 64 * 1024);
+	ASSERT(share);
+	attr.share_stack = share;
+
+	task tasks[4];
+	for (int i = 0; i < 4; i++) {
+		tasks[i].steps = 0;
+		pfn_co_routine_t fn = routine;
+		ASSERT_EQ(co_create(&tasks[i].co, &attr, fn, &tasks[i]), 0);
+	}
+	for (int round = 0; round < 10; round++)
+		for (int i = 0; i < 4; i++)
+			co_resume(tasks[i].co);
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(tasks[i].steps, 10);
+		co_release(tasks[i].co);
+	}
+	co_free_sharestack(share);
+}
+
+static pthread_key_t key;
+
+void *specific_routine(void *arg)
+{
+	co_setspecific(key, arg);
+	co_yield_ct();
+	ASSERT_PTR_EQ(co_getspecific(key), arg);
+	return 0;
+}
+
+TEST(libco_specific_and_self)
+{
+	stCoRoutine_t *a, *b;
+	int x, y;
+
+	ASSERT_EQ(pthread_key_create(&key, 0), 0);
+	ASSERT_EQ(co_create(&a, 0, specific_routine, &x), 0);
+	ASSERT_EQ(co_create(&b, 0, specific_routine, &y), 0);
+	co_resume(a);
+	co_resume(b);
+	ASSERT_PTR_EQ(co_getspecific(key), 0);
+	co_resume(a);
+	co_resume(b);
+	ASSERT(co_is_dead(a) && co_is_dead(b));
+	ASSERT_PTR_EQ(co_self(), 0);
+	co_release(a);
+	co_release(b);
+}
