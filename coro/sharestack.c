@@ -16,11 +16,12 @@
 
 #include "coro/coro-internal.h"
 
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
 #else
 #define VALGRIND_STACK_REGISTER(lo, hi) 0u
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
 #endif
 
 #if defined(CO_ASAN)
@@ -127,6 +128,21 @@ static void copy_out(char *dst, const char *src, size_t len)
 #define copy_out memcpy
 #endif
 
+/*
+ * Copies co's saved bytes back to the top of its stack. Under valgrind the
+ * destination may lie below where the last occupant's stack pointer was,
+ * which memcheck marked inaccessible when that occupant's frames returned:
+ * tell it the bytes are addressable before writing them.
+ */
+static void restore_bytes(struct co *co, char *top)
+{
+	char *sp = co__ctx_sp(&co->ctx);
+	size_t len = (size_t)(top - sp);
+
+	VALGRIND_MAKE_MEM_UNDEFINED(sp, len);
+	memcpy(sp, co->save_buf, len);
+}
+
 void co__sharestack_restore(struct co *co)
 {
 	struct co__stackmem *mem = co->stack.share;
@@ -151,12 +167,10 @@ void co__sharestack_restore(struct co *co)
 	__asan_unpoison_memory_region(mem->lo, (size_t)(top - mem->lo));
 #endif
 	if (co->ctx.flags & CO_FRESH) {
+		VALGRIND_MAKE_MEM_UNDEFINED(top - 16, 16);
 		co__ctx_make(&co->ctx, top, co, (void *)co->fn, co->arg, co__entry);
-	} else {
-		char *sp = co__ctx_sp(&co->ctx);
-
-		memcpy(sp, co->save_buf, (size_t)(top - sp));
-	}
+	} else
+		restore_bytes(co, top);
 	co->ctx.flags &= (uint8_t)~(CO_EVICTED | CO_FRESH);
 	mem->occupant = co;
 }
