@@ -63,7 +63,7 @@ UNIT_ALL   := $(UNIT_BIN) $(UNIT_CXX)
 BENCH_SRC  := $(wildcard tests/bench/bench-*.c)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-native check-aarch64 check-valgrind bench install \
+.PHONY: FORCE all check check-native check-bats check-aarch64 check-valgrind bench install \
         uninstall deps run clean tests
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -98,19 +98,18 @@ $(BUILD)/libcoro.so: $(SHARED)
 	ln -sf libcoro.so.$(VERSION) $(BUILD)/libcoro.so.$(SOVERSION)
 	ln -sf libcoro.so.$(VERSION) $@
 
-$(PC): Makefile
+# coro.pc names the install directories, so it is rebuilt when they change.
+PC_TEXT := prefix=$(PREFIX)\nlibdir=$(LIBDIR)\nincludedir=$(INCLUDEDIR)\n\n$\
+Name: coro\nDescription: libcoro: coroutines with a libco-compatible API\n$\
+Version: $(VERSION)\nLibs: -L$${libdir} -lcoro\nLibs.private: -lpthread\n$\
+Cflags: -I$${includedir} -I$${includedir}/coro\n
+
+$(PC): FORCE
 	@mkdir -p $(@D)
-	printf '%s\n' \
-		'prefix=$(PREFIX)' \
-		'libdir=$(LIBDIR)' \
-		'includedir=$(INCLUDEDIR)' \
-		'' \
-		'Name: coro' \
-		'Description: libcoro: coroutines with a libco-compatible API' \
-		'Version: $(VERSION)' \
-		'Libs: -L$${libdir} -lcoro' \
-		'Libs.private: -lpthread' \
-		'Cflags: -I$${includedir} -I$${includedir}/coro' > $@
+	@printf '$(PC_TEXT)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "  GEN  $@"; fi
+
+FORCE:
 
 # ---- tests ---------------------------------------------------------------
 
@@ -143,11 +142,16 @@ PROVE := prove --timer --exec
 
 check: check-native
 ifeq ($(SANITIZE)$(CROSS),)
-check: check-aarch64
+check: check-bats check-aarch64
 endif
 
 check-native: tests
 	$(SANITIZE_ENV) $(PROVE) '' $(UNIT_ALL)
+
+# Integration tests (bats): they drive make, the installed library, later
+# the daemon and the CLI.
+check-bats: all
+	env -u MAKEFLAGS -u MAKELEVEL $(PROVE) 'bats --tap' $(wildcard tests/bats/*.bats)
 
 SANITIZE_ENV := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
