@@ -41,7 +41,7 @@ LIB_CFLAGS   := $(ALL_CFLAGS) -DCORO_BUILDING -fvisibility=hidden
 ALL_LDFLAGS  := $(SAN) $(LDFLAGS)
 LIBS         := -lpthread
 
-LIB_SRC := coro/coro.c coro/stack.c coro/sharestack.c coro/local.c
+LIB_SRC := coro/coro.c coro/stack.c coro/sharestack.c coro/local.c coro/wheel.c
 LIB_ASM := arch/$(ARCH).S
 HEADERS := coro/coro.h coro/co_routine.h
 
@@ -86,13 +86,13 @@ $(BUILD)/pic/%.o: %.S arch/ctx.h
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -fPIC -c -o $@ $<
 
-$(STATIC): $(LIB_OBJ)
+$(STATIC): $(LIB_OBJ) Makefile
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(AR) rcs $@ $(LIB_OBJ)
 
-$(SHARED): $(PIC_OBJ)
+$(SHARED): $(PIC_OBJ) Makefile
 	$(CC) -shared -Wl,-soname,libcoro.so.$(SOVERSION) -Wl,-z,noexecstack \
-		$(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+		$(ALL_LDFLAGS) -o $@ $(PIC_OBJ) $(LIBS)
 
 $(BUILD)/libcoro.so: $(SHARED)
 	ln -sf libcoro.so.$(VERSION) $(BUILD)/libcoro.so.$(SOVERSION)
@@ -158,13 +158,17 @@ SANITIZE_ENV := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 
 AARCH64_CROSS := aarch64-linux-gnu-
 QEMU_AARCH64  := qemu-aarch64 -L /usr/aarch64-linux-gnu
+AARCH64_BUILD := build/aarch64
 
+# BUILD is passed explicitly: a BUILD= given on the command line would
+# otherwise reach the sub-make and point it at the native objects.
 check-aarch64:
 	@command -v $(AARCH64_CROSS)gcc >/dev/null && command -v qemu-aarch64 >/dev/null || \
 		{ echo "check-aarch64: needs $(AARCH64_CROSS)gcc and qemu-aarch64: run 'make deps'" >&2; exit 1; }
-	$(MAKE) --no-print-directory CROSS=$(AARCH64_CROSS) SANITIZE= CFLAGS='$(CFLAGS)' tests
+	$(MAKE) --no-print-directory CROSS=$(AARCH64_CROSS) SANITIZE= BUILD=$(AARCH64_BUILD) \
+		CFLAGS='$(CFLAGS)' tests
 	TAP_TIMEOUT=120 CORO_TEST_QEMU=1 $(PROVE) '$(QEMU_AARCH64)' \
-		$(patsubst tests/unit/%.c,build/aarch64/tests/%,$(UNIT_SRC))
+		$(patsubst tests/unit/%.c,$(AARCH64_BUILD)/tests/%,$(UNIT_SRC))
 
 check-valgrind: tests
 	TAP_TIMEOUT=300 CORO_TEST_VALGRIND=1 $(PROVE) 'tests/valgrind-run' $(UNIT_ALL)
