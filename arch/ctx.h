@@ -82,10 +82,9 @@ struct co__ctx {
 	uint64_t d8_d15[8];   /* 104..160: low 64 bits of v8..v15 */
 	uint64_t fpcr;        /* 168: floating-point control register */
 	int32_t err;          /* 176: errno of this context while it is switched out */
-	uint8_t flags;        /* 180: C only */
-	uint8_t kind;         /* 181: C only */
+	uint8_t flags;        /* 180: C only: CO_RUNNING, CO_DEAD, ... (coro-internal.h) */
+	uint8_t kind;         /* 181: C only: CO_KIND_PRIVATE, CO_KIND_SHARED, ... */
 	uint16_t spare2;      /* 182: C only */
-	uint16_t spare;       /* 184: C only */
 };
 
 _Static_assert(offsetof(struct co__ctx, x19_x28) == 0, "aarch64.S: x19");
@@ -95,8 +94,9 @@ _Static_assert(offsetof(struct co__ctx, sp) == 96, "aarch64.S: sp");
 _Static_assert(offsetof(struct co__ctx, d8_d15) == 104, "aarch64.S: d8");
 _Static_assert(offsetof(struct co__ctx, fpcr) == 168, "aarch64.S: fpcr");
 _Static_assert(offsetof(struct co__ctx, err) == 176, "aarch64.S: errno");
-_Static_assert(sizeof(struct co__ctx) == 192, "aarch64.S: size");
+_Static_assert(sizeof(struct co__ctx) == 184, "aarch64.S: size");
 
+/* Reads the calling thread's floating-point control state into ctx. */
 static inline void co__ctx_save_fp(struct co__ctx *ctx)
 {
 	uint64_t fpcr;
@@ -106,8 +106,11 @@ static inline void co__ctx_save_fp(struct co__ctx *ctx)
 }
 
 /*
- * Prepares ctx so that switching to it branches to co__entry with sp = top:
- * x19 = co, x20 = fn, x21 = arg (callee-saved, so they survive fn).
+ * Prepares ctx so that switching to it enters co__entry (the switch's ret
+ * goes to lr) with sp = top (16-byte aligned), x19 = co, x20 = fn,
+ * x21 = arg (callee-saved, so they survive fn) and x29 = 0, which ends the
+ * frame-record chain. Nothing is written to the stack. The floating-point
+ * control state and errno are left to the caller.
  */
 static inline void co__ctx_make(struct co__ctx *ctx, char *top, void *co,
 				void *fn, void *arg, void (*entry)(void))
