@@ -41,7 +41,8 @@ LIB_CFLAGS   := $(ALL_CFLAGS) -DCORO_BUILDING -fvisibility=hidden
 ALL_LDFLAGS  := $(SAN) $(LDFLAGS)
 LIBS         := -lpthread
 
-LIB_SRC := coro/coro.c coro/stack.c coro/sharestack.c coro/local.c coro/wheel.c
+LIB_SRC := coro/coro.c coro/stack.c coro/sharestack.c coro/local.c coro/wheel.c \
+           coro/loop.c coro/hook.c coro/cond.c coro/env.c
 LIB_ASM := arch/$(ARCH).S
 HEADERS := coro/coro.h coro/co_routine.h
 

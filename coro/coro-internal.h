@@ -14,6 +14,7 @@
 
 #include "arch/ctx.h"
 #include "coro/coro.h"
+#include "coro/wheel.h"
 
 #define CO_HIDDEN __attribute__((visibility("hidden")))
 
@@ -73,11 +74,15 @@ struct co_sharestack {
 	struct co__stackmem *mem; /* count stacks */
 };
 
+struct co__wait;
+
 /* Rarely used parts of a coroutine, allocated when first needed. */
 struct co__ext {
 	char *name;
-	unsigned nspec; /* length of spec */
-	void **spec;    /* co-local values, indexed by pthread key */
+	unsigned nspec;        /* length of spec */
+	void **spec;           /* co-local values, indexed by pthread key */
+	struct co__wait *wait; /* what it is blocked on in the event loop, or NULL */
+	char **env;            /* this coroutine's values of co_set_env_list's names, or NULL */
 };
 
 /*
@@ -133,6 +138,7 @@ struct co__env {
 	unsigned pool_len;
 	void *altstack;          /* signal stack made for this thread, or NULL */
 	size_t altstack_len;
+	struct co_epoll *loop;   /* this thread's event loop, or NULL */
 };
 
 extern __thread struct co__tls co__tls
@@ -166,6 +172,167 @@ void co__stack_bounds(const struct co *co, char **ret_lo, size_t *ret_size) CO_H
 struct co__stackmem *co__sharestack_pick(struct co_sharestack *pool) CO_HIDDEN;
 void co__sharestack_restore(struct co *co) CO_HIDDEN;
 void co__sharestack_forget(struct co *co) CO_HIDDEN;
+
+/* Creates co->ext if needed; NULL if out of memory. */
+struct co__ext *co__ext_get(struct co *co) CO_HIDDEN;
+/* ext->env: one value per co_set_env_list name, then CO__ENV_END. */
+#define CO__ENV_UNSET ((char *)1)
+#define CO__ENV_END ((char *)2)
+
+/* Frees an ext and what it holds; NULL is ignored. */
+void co__ext_free(struct co__ext *ext) CO_HIDDEN;
+
+/* ctx.spare2 bits */
+enum {
+	CO_OPT_HOOK = 1 << 0, /* system call hooks on (co_enable_hook_sys) */
+};
+
+/* ---- event loop (loop.c) ------------------------------------------------ */
+
+/* Readiness and interest bits. */
+enum {
+	CO__IN = 1 << 0,
+	CO__OUT = 1 << 1,
+};
+
+/* struct co__fd.kind: what the hooks found the descriptor to be. */
+enum {
+	CO__FD_UNKNOWN = 0, /* not looked at yet */
+	CO__FD_STREAM,      /* SOCK_STREAM socket: a short read means drained */
+	CO__FD_SOCKET,      /* other sockets */
+	CO__FD_POLLABLE,    /* pipe, FIFO, terminal, eventfd...: not ours to make non-blocking */
+	CO__FD_PLAIN,       /* regular file, directory, or anything epoll refuses */
+};
+
+/* One waiting coroutine's link on one descriptor's list. */
+struct co__fdlink {
+	struct co__fdlink *next;
+	struct co__fdlink **pprev; /* NULL: not linked */
+	struct co__wait *wait;
+	unsigned events;           /* CO__IN | CO__OUT */
+};
+
+/*
+ * What the hooks know of a descriptor. "owned": the kernel's O_NONBLOCK is
+ * set on it by libcoro while the program's view (user_nonblock) may be
+ * blocking; fcntl and ioctl(FIONBIO) report and change the program's view.
+ */
+struct co__fd {
+	struct co__fdlink *waiters;
+	int rcvtimeo_ms;        /* SO_RCVTIMEO, 0: none */
+	int sndtimeo_ms;        /* SO_SNDTIMEO, 0: none */
+	uint32_t gen;           /* bumped when the entry is reset: stale epoll events are ignored */
+	uint8_t kind;           /* CO__FD_* */
+	uint8_t owned;
+	uint8_t user_nonblock;
+	uint8_t registered;     /* in the loop's epoll set (edge-triggered, in and out) */
+	uint8_t ready;          /* CO__IN/CO__OUT: may be ready, try the call */
+};
+
+/* Why a wait ended. */
+enum {
+	CO__WOKE_NONE = 0, /* resumed by someone other than the loop */
+	CO__WOKE_EVENT,
+	CO__WOKE_TIMEOUT,
+	CO__WOKE_CLOSED,   /* the descriptor was closed by another coroutine */
+	CO__WOKE_SIGNAL,   /* condition variable */
+};
+
+/*
+ * A coroutine blocked in the loop. On the heap, never on the coroutine's
+ * stack: a shared stack may be swapped out while the loop reads it.
+ */
+struct co__wait {
+	struct co__timer timer;    /* timeout; first: the callback casts back */
+	struct co_epoll *loop;
+	struct co *co;             /* NULL once abandoned (coroutine released) */
+	struct co__wait *next;     /* ready queue, or free list */
+	struct co_cond *cond;      /* the condition variable waited on, or NULL */
+	struct co__wait *cond_next; /* its queue */
+	struct co__wait **cond_pprev;
+	uint8_t queued;            /* on the ready queue */
+	uint8_t why;               /* CO__WOKE_* */
+	unsigned nlinks;
+	struct co__fdlink *links;  /* nlinks entries (link1 when there is one) */
+	struct co__fdlink link1;
+};
+
+#define CO__EVENTS_MAX 512
+
+struct co_epoll {
+	int epfd;
+	struct co__wheel wheel;
+	struct co__wait *ready_head;   /* woken, to be resumed in order */
+	struct co__wait **ready_tail;
+	struct co__wait *free_waits;
+	struct co__fd **chunks;        /* descriptor table: chunks of CO__FD_CHUNK entries */
+	size_t nchunks;
+	unsigned long long rounds;     /* epoll_wait calls */
+	struct epoll_event *events;    /* CO__EVENTS_MAX */
+};
+
+#define CO__FD_CHUNK 1024
+
+/* This thread's loop, made on first use; NULL if out of memory. */
+struct co_epoll *co__loop(void) CO_HIDDEN;
+void co__loop_destroy(struct co_epoll *loop) CO_HIDDEN;
+
+/* Milliseconds of CLOCK_MONOTONIC, rounded down. */
+uint64_t co__now_ms(void) CO_HIDDEN;
+/* The earliest millisecond that is at least timeout_ms from now (never early). */
+uint64_t co__deadline(int64_t timeout_ms) CO_HIDDEN;
+
+/* The descriptor's entry, made if needed; NULL for fd < 0 or out of memory. */
+struct co__fd *co__fd_get(struct co_epoll *loop, int fd) CO_HIDDEN;
+/* The descriptor's entry if there is one. */
+struct co__fd *co__fd_find(struct co_epoll *loop, int fd) CO_HIDDEN;
+/* fd is being closed: wake its waiters (CO__WOKE_CLOSED), forget it. */
+void co__fd_forget(struct co_epoll *loop, int fd) CO_HIDDEN;
+
+/*
+ * Blocks the running coroutine until fd may be ready for events (CO__IN,
+ * CO__OUT), the deadline (ms, 0: none) passes, or fd is closed. Returns a
+ * CO__WOKE_* value, or -errno if fd cannot be waited on (-EPERM: epoll
+ * refuses it, as for regular files; -ENOMEM).
+ */
+int co__fd_wait(struct co_epoll *loop, int fd, struct co__fd *f,
+		unsigned events, uint64_t deadline) CO_HIDDEN;
+
+/* Blocks the running coroutine until the deadline; a CO__WOKE_* value or -ENOMEM. */
+int co__sleep_until(struct co_epoll *loop, uint64_t deadline) CO_HIDDEN;
+
+/* poll(2) in a coroutine (co_poll's body); deadline as above. */
+int co__poll(struct co_epoll *loop, struct pollfd *fds, nfds_t n, int timeout_ms) CO_HIDDEN;
+
+/* A condition variable: a FIFO of waits. */
+struct co_cond {
+	struct co__wait *head;
+	struct co__wait **tail;
+};
+
+/* Arms w's timeout at deadline (ms). */
+void co__wait_arm(struct co__wait *w, uint64_t deadline) CO_HIDDEN;
+
+/* Wait records: made and ended by loop.c and cond.c. */
+struct co__wait *co__wait_new(struct co_epoll *loop, unsigned nlinks) CO_HIDDEN;
+/* Yields until woken; then unlinks w from everything and frees it. */
+int co__wait_block(struct co__wait *w) CO_HIDDEN;
+/* Queues w's coroutine to be resumed by the loop (once). */
+void co__wait_wake(struct co__wait *w, int why) CO_HIDDEN;
+/* The coroutine is released or reset while blocked: drop its wait. */
+void co__wait_abandon(struct co__wait *w) CO_HIDDEN;
+
+/* Non-zero if the running coroutine has its hooks on. */
+static inline int co__hooked(void)
+{
+	struct co *cur = co__tls.current;
+
+	return (cur->ctx.spare2 & CO_OPT_HOOK) && !(cur->ctx.flags & CO_MAIN);
+}
+
+/* hook.c: libc's own functions, found with dlsym(RTLD_NEXT) on first use. */
+int co__real_poll(struct pollfd *fds, nfds_t n, int timeout) CO_HIDDEN;
+int co__real_close(int fd) CO_HIDDEN;
 
 /* The coroutine's function returned: called from co__entry, never returns. */
 __attribute__((noreturn)) void co__exit(struct co *co) CO_HIDDEN;

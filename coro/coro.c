@@ -146,6 +146,7 @@ static void env_destroy(void *arg)
 	}
 	if (env->helper_stack)
 		co__stack_free(env->helper_stack);
+	co__loop_destroy(env->loop);
 	co__overflow_guard_fini(env);
 	free(env);
 	co__tls.env = NULL;
@@ -306,21 +307,23 @@ CO_API void co_release(struct co *co)
 	if (!co)
 		return;
 	check_not_on_call_stack(co, "co_release");
+	if (co->ext && co->ext->wait)
+		co__wait_abandon(co->ext->wait);
 	if (co->ctx.kind == CO_KIND_SHARED)
 		co__sharestack_forget(co);
 	else
 		co__stack_put(co__tls.env, co->stack.priv);
-	if (co->ext) {
-		free(co->ext->name);
-		free(co->ext->spec);
-		free(co->ext);
-	}
+	co__ext_free(co->ext);
 	free(co);
 }
 
 CO_API void co_reset(struct co *co)
 {
 	check_not_on_call_stack(co, "co_reset");
+	if (co->ext && co->ext->wait) {
+		co__wait_abandon(co->ext->wait);
+		co->ext->wait = NULL;
+	}
 	if (co->ctx.kind == CO_KIND_SHARED) {
 		struct co__stackmem *mem = co->stack.share;
 

@@ -23,7 +23,9 @@
 #ifndef CORO_CORO_H
 #define CORO_CORO_H
 
+#include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -152,14 +154,96 @@ CO_API void co_free_sharestack(struct co_sharestack *pool);
  * Co-local storage, keyed by pthread keys: in a coroutine, the value belongs
  * to the running coroutine; on a thread's main context these are
  * pthread_setspecific/pthread_getspecific. co_setspecific returns 0 or an
- * errno value (positive, as pthread_setspecific does): ENOMEM.
+ * errno value (positive, as pthread_setspecific does): EINVAL for a key
+ * that cannot be a pthread key (>= PTHREAD_KEYS_MAX), ENOMEM.
  */
 CO_API int co_setspecific(pthread_key_t key, const void *value);
 CO_API void *co_getspecific(pthread_key_t key);
 
+/* ---- event loop ---------------------------------------------------------
+ *
+ * Each thread has one event loop (epoll and a timing wheel). Coroutines
+ * that enable hooks (co_enable_hook_sys) may call ordinary blocking
+ * functions - read, write, connect, poll, sleep, getaddrinfo, ... (the list
+ * is in co_routine.h) - and, instead of blocking the thread, they yield to
+ * the loop and are resumed when the descriptor is ready or the time is up.
+ * The thread runs the loop with co_eventloop, usually from its main
+ * context after resuming its first coroutines.
+ */
+
+/* A thread's event loop (libco's stCoEpoll_t). */
+struct co_epoll;
+
+/* Called after each round of the loop; returning -1 ends co_eventloop. */
+typedef int co_eventloop_fn(void *arg);
+
+/* This thread's event loop, made on first use; NULL if out of memory. */
+CO_API struct co_epoll *co_get_epoll_ct(void);
+
 /*
- * Context switches made by this thread so far (each resume, yield and
- * return counts one). For statistics.
+ * Runs ctx (this thread's loop): waits for ready descriptors and due
+ * timers, resumes the coroutines waiting on them, then calls fn(arg) if fn
+ * is not NULL; returns when fn returns -1. While nothing is ready and no
+ * timer is due the thread sleeps in epoll_wait: an idle loop does not wake.
+ */
+CO_API void co_eventloop(struct co_epoll *ctx, co_eventloop_fn *fn, void *arg);
+
+/*
+ * poll(2) for a coroutine: waits, yielding to the loop, until one of fds is
+ * ready or timeout_ms passes (negative: no timeout; 0: do not wait).
+ * Returns as poll does: the number of entries with revents set, 0 on
+ * timeout, -1 with errno. Outside a coroutine it is poll(2).
+ */
+CO_API int co_poll(struct co_epoll *ctx, struct pollfd fds[], nfds_t nfds,
+		   int timeout_ms);
+
+/*
+ * Turns the system call hooks on or off for the running coroutine (they
+ * are off by default, and always off on a thread's main context).
+ */
+CO_API void co_enable_hook_sys(void);
+CO_API void co_disable_hook_sys(void);
+CO_API bool co_is_enable_sys_hook(void);
+
+/*
+ * The names for which getenv, setenv and unsetenv, called from a hooked
+ * coroutine, read and write a copy private to that coroutine (initially
+ * the process's value). Call once, before coroutines use them; the names
+ * are copied. Other names are the process environment, as usual.
+ */
+CO_API void co_set_env_list(const char *name[], size_t cnt);
+
+/* ---- condition variables ------------------------------------------------
+ *
+ * For coroutines of one thread: a waiter yields to the loop until
+ * signalled.
+ */
+struct co_cond;
+
+/* A new condition variable, or NULL if out of memory. */
+CO_API struct co_cond *co_cond_alloc(void);
+
+/* Frees cc; returns 0, or -EBUSY (and frees nothing) if coroutines wait on it. */
+CO_API int co_cond_free(struct co_cond *cc);
+
+/* Wakes the longest-waiting coroutine, if any. Returns 0. May be called
+ * from any context of the thread, including the main one. */
+CO_API int co_cond_signal(struct co_cond *cc);
+
+/* Wakes every waiting coroutine. Returns 0. */
+CO_API int co_cond_broadcast(struct co_cond *cc);
+
+/*
+ * Waits (in a coroutine, yielding) until cc is signalled or timeout_ms
+ * passes (timeout_ms <= 0: no timeout). Returns 0 when signalled,
+ * -ETIMEDOUT on timeout, -EPERM outside a coroutine.
+ */
+CO_API int co_cond_timedwait(struct co_cond *cc, int timeout_ms);
+
+/*
+ * Context switches made by this thread so far, counted two per co_resume
+ * (the switch in, and the yield or return that comes back), at the time
+ * of the resume. For statistics.
  */
 CO_API unsigned long long co_switch_count(void);
 

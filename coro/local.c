@@ -7,12 +7,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coro/coro-internal.h"
 
-static struct co__ext *ext_get(struct co *co)
+struct co__ext *co__ext_get(struct co *co)
 {
 	if (!co->ext)
 		co->ext = calloc(1, sizeof *co->ext);
@@ -26,7 +27,9 @@ CO_API int co_setspecific(pthread_key_t key, const void *value)
 
 	if (!co)
 		return pthread_setspecific(key, value);
-	ext = ext_get(co);
+	if (key >= PTHREAD_KEYS_MAX)
+		return EINVAL;
+	ext = co__ext_get(co);
 	if (!ext)
 		return ENOMEM;
 	if (key >= ext->nspec) {
@@ -54,9 +57,24 @@ CO_API void *co_getspecific(pthread_key_t key)
 	return co->ext->spec[key];
 }
 
+void co__ext_free(struct co__ext *ext)
+{
+	if (!ext)
+		return;
+	if (ext->env) {
+		for (size_t i = 0; ext->env[i] != CO__ENV_END; i++)
+			if (ext->env[i] != CO__ENV_UNSET)
+				free(ext->env[i]);
+		free(ext->env);
+	}
+	free(ext->name);
+	free(ext->spec);
+	free(ext);
+}
+
 CO_API int co_set_name(struct co *co, const char *name)
 {
-	struct co__ext *ext = ext_get(co);
+	struct co__ext *ext = co__ext_get(co);
 	char *copy;
 
 	if (!ext)
