@@ -39,10 +39,16 @@ SAN  := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-san
 ALL_CFLAGS   := -std=gnu11 $(WARN) $(SAN) -I. $(CFLAGS)
 LIB_CFLAGS   := $(ALL_CFLAGS) -DCORO_BUILDING -fvisibility=hidden
 ALL_LDFLAGS  := $(SAN) $(LDFLAGS)
-LIBS         := -lpthread
+LIBS         = -lpthread $(LIB_DEPS)
 
 LIB_SRC := coro/coro.c coro/stack.c coro/sharestack.c coro/local.c coro/wheel.c \
            coro/loop.c coro/hook.c coro/cond.c coro/env.c
+# Non-blocking name resolution needs c-ares, which the aarch64 cross build
+# does not have: there, getaddrinfo in a coroutine is glibc's (blocking).
+ifeq ($(CROSS),)
+LIB_SRC += coro/resolve.c
+LIB_DEPS := -lcares
+endif
 LIB_ASM := arch/$(ARCH).S
 HEADERS := coro/coro.h coro/co_routine.h
 
@@ -55,7 +61,9 @@ PC     := $(BUILD)/coro.pc
 
 # Unit tests: tests/unit/test-NAME.c, each with the TAP runner; a few need
 # an extra object (assembly helpers, the C++ compatibility test).
-UNIT_SRC   := $(wildcard tests/unit/test-*.c)
+# Tests of c-ares and libcurl run natively only (the cross build has neither).
+NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c
+UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_CXX   := $(if $(CROSS),,$(BUILD)/tests/test-compat-cxx)
 TAP_OBJ    := $(BUILD)/tests/tap.o
@@ -102,7 +110,7 @@ $(BUILD)/libcoro.so: $(SHARED)
 # coro.pc names the install directories, so it is rebuilt when they change.
 PC_TEXT := prefix=$(PREFIX)\nlibdir=$(LIBDIR)\nincludedir=$(INCLUDEDIR)\n\n$\
 Name: coro\nDescription: libcoro: coroutines with a libco-compatible API\n$\
-Version: $(VERSION)\nLibs: -L$${libdir} -lcoro\nLibs.private: -lpthread\n$\
+Version: $(VERSION)\nLibs: -L$${libdir} -lcoro\nLibs.private: -lpthread $(LIB_DEPS)\n$\
 Cflags: -I$${includedir} -I$${includedir}/coro\n
 
 $(PC): FORCE
@@ -128,6 +136,9 @@ $(BUILD)/tests/%-asm.o: tests/unit/%-$(ARCH).S
 
 $(BUILD)/tests/test-regs: $(BUILD)/tests/test-regs.o $(BUILD)/tests/regs-asm.o $(TAP_OBJ) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test-curl: $(BUILD)/tests/test-curl.o $(TAP_OBJ) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(TAP_OBJ) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -169,7 +180,7 @@ check-aarch64:
 	$(MAKE) --no-print-directory CROSS=$(AARCH64_CROSS) SANITIZE= BUILD=$(AARCH64_BUILD) \
 		CFLAGS='$(CFLAGS)' tests
 	TAP_TIMEOUT=120 CORO_TEST_QEMU=1 $(PROVE) '$(QEMU_AARCH64)' \
-		$(patsubst tests/unit/%.c,$(AARCH64_BUILD)/tests/%,$(UNIT_SRC))
+		$(patsubst tests/unit/%.c,$(AARCH64_BUILD)/tests/%,$(filter-out $(NATIVE_ONLY),$(UNIT_SRC)))
 
 check-valgrind: tests
 	TAP_TIMEOUT=300 CORO_TEST_VALGRIND=1 $(PROVE) 'tests/valgrind-run' $(UNIT_ALL)
@@ -202,7 +213,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/coro
 
 # Every Debian package the build, tests, benchmarks and CI use.
-DEB_PACKAGES := build-essential pkg-config valgrind bats perl \
+DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 \
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
         libboost-context-dev libyaml-dev libsystemd-dev libcurl4-openssl-dev \
         libc-ares-dev libjansson-dev

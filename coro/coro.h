@@ -181,10 +181,13 @@ typedef int co_eventloop_fn(void *arg);
 CO_API struct co_epoll *co_get_epoll_ct(void);
 
 /*
- * Runs ctx (this thread's loop): waits for ready descriptors and due
- * timers, resumes the coroutines waiting on them, then calls fn(arg) if fn
- * is not NULL; returns when fn returns -1. While nothing is ready and no
- * timer is due the thread sleeps in epoll_wait: an idle loop does not wake.
+ * Runs ctx (this thread's loop, or NULL for it): waits for ready
+ * descriptors and due timers and resumes the coroutines waiting on them,
+ * round after round. Before each round it calls fn(arg), if fn is not
+ * NULL, and returns when that returns -1. While nothing is ready and no
+ * timer is due the thread sleeps in epoll_wait: an idle loop does not wake
+ * (libco's wakes every millisecond), so fn is only asked again when
+ * something happened.
  */
 CO_API void co_eventloop(struct co_epoll *ctx, co_eventloop_fn *fn, void *arg);
 
@@ -212,6 +215,17 @@ CO_API bool co_is_enable_sys_hook(void);
  * are copied. Other names are the process environment, as usual.
  */
 CO_API void co_set_env_list(const char *name[], size_t cnt);
+
+/*
+ * Name resolution in hooked coroutines (getaddrinfo, gethostbyname) asks
+ * the servers of /etc/resolv.conf, like glibc, unless this (or the
+ * environment variable CORO_DNS_SERVERS) names others: a comma-separated
+ * list of addresses with optional ports ("127.0.0.1:5353,[::1]:53").
+ * NULL or "" goes back to resolv.conf. Returns 0, -EINVAL for a list that
+ * is not addresses, or -ENOMEM. (Not in libco; absent from builds without
+ * c-ares, where resolution in coroutines is glibc's and blocks.)
+ */
+CO_API int co_set_dns_servers(const char *servers);
 
 /* ---- condition variables ------------------------------------------------
  *

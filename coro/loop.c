@@ -469,7 +469,11 @@ CO_API void co_eventloop(struct co_epoll *ctx, co_eventloop_fn *fn, void *arg)
 {
 	if (!ctx && !(ctx = co__loop()))
 		co__die("co_eventloop: out of memory making the thread's event loop");
-	for (;;) {
+	/*
+	 * fn is asked before each wait, so a loop whose work is already done
+	 * ends instead of sleeping with nothing left to wake it.
+	 */
+	while (!fn || fn(arg) != -1) {
 		int n = epoll_wait(ctx->epfd, ctx->events, CO__EVENTS_MAX, next_timeout(ctx));
 
 		ctx->rounds++;
@@ -479,7 +483,5 @@ CO_API void co_eventloop(struct co_epoll *ctx, co_eventloop_fn *fn, void *arg)
 			dispatch(ctx, &ctx->events[i]);
 		co__wheel_advance(&ctx->wheel, co__now_ms());
 		run_ready(ctx);
-		if (fn && fn(arg) == -1)
-			break;
 	}
 }
