@@ -227,6 +227,8 @@ struct co__fd {
 	uint8_t user_nonblock;
 	uint8_t registered;     /* in the loop's epoll set (edge-triggered, in and out) */
 	uint8_t ready;          /* CO__IN/CO__OUT: may be ready, try the call */
+	uint8_t access;         /* CO__IN/CO__OUT: opened for reading, writing */
+	uint8_t hup;            /* the peer hung up or an error came: reads never wait */
 };
 
 /* Why a wait ended. */
@@ -268,6 +270,7 @@ struct co_epoll {
 	struct co__fd **chunks;        /* descriptor table: chunks of CO__FD_CHUNK entries */
 	size_t nchunks;
 	unsigned long long rounds;     /* epoll_wait calls */
+	unsigned fork_gen;             /* made in this process, not copied by fork */
 	struct epoll_event *events;    /* CO__EVENTS_MAX */
 };
 

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -107,6 +108,67 @@ static struct co_epoll *loop_if_any(void)
 	return co__tls.env ? co__tls.env->loop : NULL;
 }
 
+/*
+ * Process-wide record of the descriptors libcoro made non-blocking in the
+ * kernel, with the program's own view of O_NONBLOCK: the per-thread tables
+ * say the rest, but an "owned" socket is a property of the open file, and
+ * any thread's blocking call on it must still block. Lock-free: chunks are
+ * made on demand and never freed.
+ */
+enum {
+	G_OWNED = 1,   /* O_NONBLOCK set by us */
+	G_USER_NB = 2, /* the program asked for non-blocking */
+	G_STREAM = 4,  /* a SOCK_STREAM socket */
+};
+
+#define G_CHUNK 4096
+#define G_CHUNKS 4096
+
+static uint8_t *g_chunks[G_CHUNKS];
+
+static uint8_t g_get(int fd)
+{
+	size_t c = (size_t)fd / G_CHUNK;
+	uint8_t *chunk;
+
+	if (fd < 0 || c >= G_CHUNKS)
+		return 0;
+	chunk = __atomic_load_n(&g_chunks[c], __ATOMIC_ACQUIRE);
+	return chunk ? __atomic_load_n(&chunk[(size_t)fd % G_CHUNK], __ATOMIC_RELAXED) : 0;
+}
+
+static void g_set(int fd, uint8_t v)
+{
+	size_t c = (size_t)fd / G_CHUNK;
+	uint8_t *chunk, *fresh = NULL;
+
+	if (fd < 0 || c >= G_CHUNKS)
+		return;
+	chunk = __atomic_load_n(&g_chunks[c], __ATOMIC_ACQUIRE);
+	if (!chunk) {
+		if (!v || !(fresh = calloc(G_CHUNK, 1)))
+			return;
+		if (__atomic_compare_exchange_n(&g_chunks[c], &chunk, fresh, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			chunk = fresh;
+		else
+			free(fresh); /* another thread made it: chunk holds theirs */
+	}
+	__atomic_store_n(&chunk[(size_t)fd % G_CHUNK], v, __ATOMIC_RELAXED);
+}
+
+/* Publishes what this thread's entry says of fd (NULL: nothing). */
+static void g_sync(int fd, const struct co__fd *f)
+{
+	uint8_t v = 0;
+
+	if (f && f->owned)
+		v = (uint8_t)(G_OWNED | (f->user_nonblock ? G_USER_NB : 0) |
+			      (f->kind == CO__FD_STREAM ? G_STREAM : 0));
+	if (v || g_get(fd))
+		g_set(fd, v);
+}
+
 static int timeval_ms(const struct timeval *tv)
 {
 	long long ms = (long long)tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000;
@@ -127,7 +189,22 @@ static struct co__fd *fd_fresh(struct co_epoll *loop, int fd, int kind, int user
 	f->user_nonblock = (uint8_t)!!user_nonblock;
 	f->owned = (uint8_t)!user_nonblock;
 	f->ready = CO__IN | CO__OUT;
+	f->access = CO__IN | CO__OUT;
+	g_sync(fd, f);
 	return f;
+}
+
+/* The socket's SO_RCVTIMEO and SO_SNDTIMEO, set before we knew it. */
+static void read_timeouts(int fd, struct co__fd *f)
+{
+	struct timeval tv;
+	socklen_t len = sizeof tv;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0)
+		f->rcvtimeo_ms = timeval_ms(&tv);
+	len = sizeof tv;
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0)
+		f->sndtimeo_ms = timeval_ms(&tv);
 }
 
 /*
@@ -147,34 +224,34 @@ static void inspect(int fd, struct co__fd *f)
 		return;
 	f->user_nonblock = (uint8_t)!!(fl & O_NONBLOCK);
 	f->ready = CO__IN | CO__OUT;
+	f->access = (uint8_t)((fl & O_ACCMODE) == O_RDONLY ? CO__IN :
+			      (fl & O_ACCMODE) == O_WRONLY ? CO__OUT : CO__IN | CO__OUT);
 	if (S_ISSOCK(st.st_mode)) {
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
 			type = SOCK_STREAM;
 		f->kind = type == SOCK_STREAM ? CO__FD_STREAM : CO__FD_SOCKET;
 		if (!f->user_nonblock && real_fcntl()(fd, F_SETFL, fl | O_NONBLOCK) == 0) {
-			struct timeval tv;
-
 			f->owned = 1;
-			len = sizeof tv;
-			if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0)
-				f->rcvtimeo_ms = timeval_ms(&tv);
-			len = sizeof tv;
-			if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0)
-				f->sndtimeo_ms = timeval_ms(&tv);
+			read_timeouts(fd, f);
+			g_sync(fd, f);
 		}
-	} else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
-		f->kind = CO__FD_POLLABLE;
+	} else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
+		f->kind = CO__FD_PLAIN; /* never "blocks" in the poll sense */
 	} else {
-		f->kind = CO__FD_PLAIN;
+		/* Pipes, FIFOs, terminals, eventfd, timerfd, signalfd... */
+		f->kind = CO__FD_POLLABLE;
 	}
 }
 
 /*
  * The state of fd for a call about to be made. *ret_hooked says whether the
  * caller is a hooked coroutine; NULL means: just make the libc call (not
- * managed, or the program asked for non-blocking behaviour).
+ * managed, or the program asked for non-blocking behaviour). A thread that
+ * has no entry for a socket another thread made non-blocking gets one
+ * made up in *tmp, so that its blocking call blocks.
  */
-static struct co__fd *managed(int fd, int *ret_hooked, struct co_epoll **ret_loop)
+static struct co__fd *managed(int fd, int *ret_hooked, struct co_epoll **ret_loop,
+			      struct co__fd *tmp)
 {
 	struct co_epoll *loop;
 	struct co__fd *f;
@@ -189,6 +266,19 @@ static struct co__fd *managed(int fd, int *ret_hooked, struct co_epoll **ret_loo
 		/* Unhooked callers only need help with sockets we made non-blocking. */
 		loop = loop_if_any();
 		f = loop ? co__fd_find(loop, fd) : NULL;
+		if (!f || f->kind == CO__FD_UNKNOWN) {
+			uint8_t g = g_get(fd);
+
+			if ((g & G_OWNED) && !(g & G_USER_NB)) {
+				memset(tmp, 0, sizeof *tmp);
+				tmp->kind = g & G_STREAM ? CO__FD_STREAM : CO__FD_SOCKET;
+				tmp->owned = 1;
+				tmp->ready = CO__IN | CO__OUT;
+				tmp->access = CO__IN | CO__OUT;
+				read_timeouts(fd, tmp);
+				f = tmp;
+			}
+		}
 		if (f && !f->owned)
 			return NULL;
 	}
@@ -219,7 +309,10 @@ static int wait_ready(int hooked, struct co_epoll *loop, int fd, struct co__fd *
 	r = real_poll()(&p, 1, timeout);
 	if (r < 0)
 		return errno == EINTR ? CO__WOKE_NONE : -errno;
-	return r ? CO__WOKE_EVENT : CO__WOKE_TIMEOUT;
+	if (!r)
+		return CO__WOKE_TIMEOUT;
+	f->ready |= (uint8_t)dir; /* the loop is not there to say so */
+	return CO__WOKE_EVENT;
 }
 
 /* Turns a wait that did not end in an event into the errno libc would give. */
@@ -319,15 +412,17 @@ static void iov_advance(struct iovec **iov, int *cnt, size_t n)
 	}
 }
 
-/* Moves a partly done write past the n bytes already sent. */
+/* Moves a partly done transfer past the n bytes already done. */
 static void io_advance(struct io *io, size_t n)
 {
 	int cnt;
 
 	switch (io->op) {
+	case OP_READV:
 	case OP_WRITEV:
 		iov_advance(&io->iov, &io->iovcnt, n);
 		break;
+	case OP_RECVMSG:
 	case OP_SENDMSG:
 		cnt = (int)io->msg->msg_iovlen;
 		iov_advance(&io->msg->msg_iov, &cnt, n);
@@ -337,6 +432,35 @@ static void io_advance(struct io *io, size_t n)
 		io->buf = (char *)io->buf + n;
 		io->len -= n;
 		break;
+	}
+}
+
+/* Makes the call for at most max bytes of what io asks (writes only). */
+static ssize_t io_piece(const struct io *io, size_t max)
+{
+	struct io piece = *io;
+	struct iovec iov[16];
+	int n = 0;
+	size_t left = max;
+
+	switch (io->op) {
+	case OP_WRITE:
+	case OP_SENDTO:
+		piece.len = io->len < max ? io->len : max;
+		return io_call(&piece);
+	case OP_WRITEV:
+		for (int i = 0; i < io->iovcnt && left && n < 16; i++) {
+			iov[n] = io->iov[i];
+			if (iov[n].iov_len > left)
+				iov[n].iov_len = left;
+			left -= iov[n].iov_len;
+			n++;
+		}
+		piece.iov = iov;
+		piece.iovcnt = n;
+		return io_call(&piece);
+	default:
+		return io_call(io);
 	}
 }
 
@@ -354,16 +478,18 @@ static ssize_t io_socket_in(struct io *io, int hooked, struct co_epoll *loop, st
 
 			if (r >= 0) {
 				if ((io->flags & MSG_WAITALL) && r > 0 && got + (size_t)r < want &&
-				    io->op == OP_RECVFROM) {
+				    f->kind == CO__FD_STREAM) {
 					/* Blocking MSG_WAITALL waits for all of it, or EOF. */
 					got += (size_t)r;
-					io->buf = (char *)io->buf + r;
-					io->len -= (size_t)r;
+					io_advance(io, (size_t)r);
 					f->ready &= (uint8_t)~CO__IN;
 					continue;
 				}
-				/* Not on EOF: that read must keep returning 0 at once. */
-				if (drain && r > 0 && (size_t)r < want)
+				/*
+				 * Not on EOF, nor once the peer has hung up: the
+				 * FIN behind the data makes no new edge.
+				 */
+				if (drain && r > 0 && (size_t)r < want && !f->hup)
 					f->ready &= (uint8_t)~CO__IN;
 				return (ssize_t)got + r;
 			}
@@ -429,35 +555,29 @@ static ssize_t io_socket_out(struct io *io, int hooked, struct co_epoll *loop, s
 /*
  * A pipe, FIFO or terminal the program sees as blocking, in a hooked
  * coroutine: wait until poll says the call will not block, then make it.
- * A write is made in PIPE_BUF pieces (a writable pipe has room for at least
- * that much), so that a large write never blocks the thread.
+ * Writes are made PIPE_BUF bytes at a time (a writable pipe has room for
+ * at least that much), so that a large write never blocks the thread;
+ * PIPE_BUF or less stays one atomic write.
  */
 static ssize_t io_pollable(struct io *io, struct co_epoll *loop, struct co__fd *f, unsigned dir)
 {
-	int piecewise = io->op == OP_WRITE;
-	size_t done = 0;
+	size_t done = 0, total = io_len(io);
 
 	for (;;) {
 		struct pollfd p = { .fd = io->fd, .events = dir == CO__IN ? POLLIN : POLLOUT };
 		int r = real_poll()(&p, 1, 0), why;
 
+		if (r > 0 && dir == CO__IN)
+			return io_call(io);
 		if (r > 0) {
-			ssize_t n;
+			ssize_t n = io_piece(io, PIPE_BUF);
 
-			if (!piecewise)
-				return io_call(io);
-			{
-				struct io piece = *io;
-
-				piece.buf = (char *)io->buf + done;
-				piece.len = io->len - done < PIPE_BUF ? io->len - done : PIPE_BUF;
-				n = io_call(&piece);
-			}
 			if (n < 0)
 				return done ? (ssize_t)done : -1;
 			done += (size_t)n;
-			if (done >= io->len)
+			if (done >= total)
 				return (ssize_t)done;
+			io_advance(io, (size_t)n);
 			continue;
 		}
 		if (r < 0 && errno != EINTR)
@@ -477,13 +597,23 @@ static ssize_t io_pollable(struct io *io, struct co_epoll *loop, struct co__fd *
 static ssize_t io_run(struct io *io, unsigned dir)
 {
 	struct co_epoll *loop = NULL;
+	struct co__fd tmp;
 	int hooked;
-	struct co__fd *f = managed(io->fd, &hooked, &loop);
+	struct co__fd *f = managed(io->fd, &hooked, &loop, &tmp);
 
-	if (!f || (io->flags & MSG_DONTWAIT))
+	/*
+	 * No waiting for: non-blocking calls, nothing to transfer (a blocking
+	 * read of 0 bytes returns at once), a direction the descriptor was not
+	 * opened for (EBADF at once).
+	 */
+	if (!f || (io->flags & MSG_DONTWAIT) || io_len(io) == 0 || !(f->access & dir))
 		return io_call(io);
-	if (f->kind == CO__FD_POLLABLE)
+	if (f->kind == CO__FD_POLLABLE) {
+		/* recv, send and the like on a pipe: ENOTSOCK at once. */
+		if (io->op != OP_READ && io->op != OP_READV && io->op != OP_WRITE && io->op != OP_WRITEV)
+			return io_call(io);
 		return hooked ? io_pollable(io, loop, f, dir) : io_call(io);
+	}
 	return dir == CO__IN ? io_socket_in(io, hooked, loop, f) : io_socket_out(io, hooked, loop, f);
 }
 
@@ -585,8 +715,33 @@ CO_API ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int 
 CO_API ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	struct io io = { .op = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags };
+	struct iovec local[16], *copy = local;
+	struct msghdr m;
+	ssize_t r;
+	int n = (int)msg->msg_iovlen;
 
-	return io_run(&io, CO__IN);
+	if (!(flags & MSG_WAITALL) || n <= 0)
+		return io_run(&io, CO__IN);
+	/* MSG_WAITALL may resume part-way: advance a copy of the iovecs. */
+	if (n > IOV_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (n > (int)(sizeof local / sizeof *local) && !(copy = malloc((size_t)n * sizeof *copy))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(copy, msg->msg_iov, (size_t)n * sizeof *copy);
+	m = *msg;
+	m.msg_iov = copy;
+	io.msg = &m;
+	r = io_run(&io, CO__IN);
+	msg->msg_flags = m.msg_flags;
+	msg->msg_controllen = m.msg_controllen;
+	msg->msg_namelen = m.msg_namelen;
+	if (copy != local)
+		free(copy);
+	return r;
 }
 
 CO_API ssize_t send(int fd, const void *buf, size_t len, int flags)
@@ -622,8 +777,12 @@ CO_API int socket(int domain, int type, int protocol)
 
 	if (!co__hooked() || !(loop = co__loop())) {
 		fd = real_socket()(domain, type, protocol);
-		if (fd >= 0 && (loop = loop_if_any()) != NULL)
-			co__fd_forget(loop, fd); /* a reused number: forget the old one */
+		if (fd >= 0) {
+			/* A reused number: forget the old one. */
+			if ((loop = loop_if_any()) != NULL)
+				co__fd_forget(loop, fd);
+			g_set(fd, 0);
+		}
 		return fd;
 	}
 	fd = real_socket()(domain, type | SOCK_NONBLOCK, protocol);
@@ -638,57 +797,89 @@ CO_API int socket(int domain, int type, int protocol)
 	return fd;
 }
 
+/*
+ * A blocking connect on a socket we made non-blocking: start it, wait until
+ * the socket is writable, then call connect again for the outcome. (Not
+ * SO_ERROR: the second call is what moves the kernel's socket state on, so
+ * that a later connect says EISCONN, or fails afresh after a refusal, as it
+ * would after a blocking one.) With SO_SNDTIMEO it gives up with
+ * EINPROGRESS, as Linux does; the kernel's own timeout gives ETIMEDOUT.
+ * A Unix socket whose listener's queue is full says EAGAIN where a blocking
+ * one sleeps: retry with a growing pause.
+ */
 CO_API int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct co_epoll *loop = NULL;
-	int hooked, why, err = 0, r;
-	socklen_t errlen = sizeof err;
-	struct co__fd *f = managed(fd, &hooked, &loop);
+	struct co__fd tmp;
+	int hooked, why, r;
+	struct co__fd *f = managed(fd, &hooked, &loop, &tmp);
+	uint64_t deadline, pause = 1;
 
 	r = real_connect()(fd, addr, len);
-	if (!f || f->kind == CO__FD_POLLABLE || r == 0 || errno != EINPROGRESS)
+	if (!f || f->kind == CO__FD_POLLABLE || r == 0)
 		return r;
-	/*
-	 * A blocking connect waits for the handshake; with SO_SNDTIMEO it
-	 * gives up with EINPROGRESS, as Linux does, and the kernel's own
-	 * timeout gives ETIMEDOUT.
-	 */
+	deadline = f->sndtimeo_ms ? co__deadline(f->sndtimeo_ms) : 0;
+	while (errno == EAGAIN && addr && addr->sa_family == AF_UNIX) {
+		if (deadline && co__now_ms() + pause > deadline)
+			return -1;
+		if (hooked) {
+			why = co__sleep_until(loop, co__deadline((int64_t)pause));
+			if (why != CO__WOKE_TIMEOUT) {
+				errno = wait_errno(why, EAGAIN);
+				return -1;
+			}
+		} else {
+			struct timespec ts = { 0, (long)pause * 1000000 };
+
+			real_nanosleep()(&ts, NULL);
+		}
+		pause = pause < 64 ? pause * 2 : 100;
+		r = real_connect()(fd, addr, len);
+		if (r == 0)
+			return 0;
+	}
+	if (errno != EINPROGRESS)
+		return -1;
 	f->ready &= (uint8_t)~CO__OUT;
-	why = wait_ready(hooked, loop, fd, f, CO__OUT,
-			 f->sndtimeo_ms ? co__deadline(f->sndtimeo_ms) : 0);
+	why = wait_ready(hooked, loop, fd, f, CO__OUT, deadline);
 	if (why != CO__WOKE_EVENT) {
 		errno = wait_errno(why, EINPROGRESS);
 		return -1;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
-		return -1;
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
+	r = real_connect()(fd, addr, len);
+	if (r < 0 && errno == EISCONN)
+		return 0;
+	return r;
 }
 
 CO_API int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
 	struct co_epoll *loop = NULL;
+	struct co__fd tmp;
 	int hooked;
-	struct co__fd *f = managed(fd, &hooked, &loop);
+	struct co__fd *f = managed(fd, &hooked, &loop, &tmp);
 	uint64_t deadline = 0;
 
 	if (!f || f->kind == CO__FD_POLLABLE)
 		return real_accept4()(fd, addr, addrlen, flags);
 	for (;;) {
 		if (f->ready & CO__IN) {
-			int kind = f->kind;
+			int kind = f->kind, rcvtimeo = f->rcvtimeo_ms, sndtimeo = f->sndtimeo_ms;
 			int r = real_accept4()(fd, addr, addrlen, flags | (hooked ? SOCK_NONBLOCK : 0));
+			struct co__fd *nf;
 
 			if (r >= 0) {
-				if (!hooked)
-					co__fd_forget(loop, r); /* a reused number */
-				else if (!fd_fresh(loop, r, kind, flags & SOCK_NONBLOCK) &&
-					 !(flags & SOCK_NONBLOCK))
+				if (!hooked) {
+					if (loop)
+						co__fd_forget(loop, r); /* a reused number */
+					g_set(r, 0);
+				} else if ((nf = fd_fresh(loop, r, kind, flags & SOCK_NONBLOCK)) != NULL) {
+					/* The kernel copies the listener's timeouts to it. */
+					nf->rcvtimeo_ms = rcvtimeo;
+					nf->sndtimeo_ms = sndtimeo;
+				} else if (!(flags & SOCK_NONBLOCK)) {
 					real_fcntl()(r, F_SETFL, real_fcntl()(r, F_GETFL) & ~O_NONBLOCK);
+				}
 				return r;
 			}
 			if (errno != EAGAIN)
@@ -711,13 +902,62 @@ CO_API int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	return accept4(fd, addr, addrlen, 0);
 }
 
-CO_API int close(int fd)
+/* fd is about to be closed (or was, behind our back): drop what we know. */
+static void forget(int fd)
 {
 	struct co_epoll *loop = loop_if_any();
 
 	if (loop)
 		co__fd_forget(loop, fd);
+	g_set(fd, 0);
+}
+
+CO_API int close(int fd)
+{
+	forget(fd);
 	return real_close()(fd);
+}
+
+REAL(int, fclose, (FILE *))
+REAL(int, close_range, (unsigned, unsigned, int))
+REAL(void, closefrom, (int))
+
+/* stdio closes its descriptor with libc's internal close: catch it here. */
+CO_API int fclose(FILE *stream)
+{
+	int fd = stream ? fileno(stream) : -1;
+
+	if (fd >= 0)
+		forget(fd);
+	return real_fclose()(stream);
+}
+
+/* The descriptors in [lo, hi] that we know of (bounded by the tables). */
+static void forget_range(unsigned lo, unsigned hi)
+{
+	struct co_epoll *loop = loop_if_any();
+	unsigned top = (unsigned)G_CHUNKS * G_CHUNK;
+
+	if (loop && loop->nchunks * CO__FD_CHUNK < top)
+		top = (unsigned)(loop->nchunks * CO__FD_CHUNK);
+	for (unsigned fd = lo; fd <= hi && fd < top; fd++)
+		forget((int)fd);
+}
+
+CO_API int close_range(unsigned lo, unsigned hi, int flags)
+{
+	int r = real_close_range()(lo, hi, flags);
+
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		forget_range(lo, hi);
+	return r;
+}
+
+CO_API void closefrom(int lo)
+{
+	if (lo >= 0)
+		forget_range((unsigned)lo, ~0u);
+	real_closefrom()(lo);
 }
 
 CO_API int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
@@ -757,18 +997,86 @@ static int set_nonblock_view(int fd, int nonblock, int via_ioctl, int flags, int
 	int hooked = co__hooked();
 	struct co_epoll *loop = hooked ? co__loop() : loop_if_any();
 	struct co__fd *f = loop ? co__fd_find(loop, fd) : NULL;
+	uint8_t g;
 	int socket_kind;
 
-	if (!f)
-		return 0;
+	if (!f || f->kind == CO__FD_UNKNOWN) {
+		/* Maybe another thread's: only the program's view changes. */
+		g = g_get(fd);
+		if (!(g & G_OWNED))
+			return 0;
+		*ret = apply_nonblock(fd, 1, via_ioctl, flags);
+		if (*ret == 0)
+			g_set(fd, (uint8_t)((g & ~G_USER_NB) | (nonblock ? G_USER_NB : 0)));
+		return 1;
+	}
 	socket_kind = f->kind == CO__FD_STREAM || f->kind == CO__FD_SOCKET;
 	*ret = apply_nonblock(fd, nonblock || f->owned || (hooked && socket_kind), via_ioctl, flags);
 	if (*ret == 0) {
 		f->user_nonblock = (uint8_t)!!nonblock;
 		if (!nonblock && hooked && socket_kind)
 			f->owned = 1;
+		g_sync(fd, f);
 	}
 	return 1;
+}
+
+/*
+ * newfd is now a copy of oldfd: the same open file description, so the
+ * same flags and the same view of O_NONBLOCK, under a new number (whatever
+ * was known of the number before is dropped, waiters woken as by close).
+ */
+static void fd_copy(int oldfd, int newfd)
+{
+	struct co_epoll *loop = loop_if_any();
+	struct co__fd *from, *to, copy;
+
+	if (oldfd == newfd)
+		return;
+	g_set(newfd, g_get(oldfd));
+	if (!loop)
+		return;
+	co__fd_forget(loop, newfd);
+	from = co__fd_find(loop, oldfd);
+	if (!from || from->kind == CO__FD_UNKNOWN || !(to = co__fd_get(loop, newfd)))
+		return;
+	copy = *from;
+	copy.waiters = NULL;
+	copy.registered = 0;
+	copy.gen = to->gen;
+	*to = copy;
+	g_sync(newfd, to);
+}
+
+REAL(int, dup, (int))
+REAL(int, dup2, (int, int))
+REAL(int, dup3, (int, int, int))
+
+CO_API int dup(int fd)
+{
+	int r = real_dup()(fd);
+
+	if (r >= 0)
+		fd_copy(fd, r);
+	return r;
+}
+
+CO_API int dup2(int oldfd, int newfd)
+{
+	int r = real_dup2()(oldfd, newfd);
+
+	if (r >= 0)
+		fd_copy(oldfd, r);
+	return r;
+}
+
+CO_API int dup3(int oldfd, int newfd, int flags)
+{
+	int r = real_dup3()(oldfd, newfd, flags);
+
+	if (r >= 0)
+		fd_copy(oldfd, r);
+	return r;
 }
 
 static int fcntl_common(int fd, int cmd, void *arg)
@@ -782,8 +1090,12 @@ static int fcntl_common(int fd, int cmd, void *arg)
 		r = real_fcntl()(fd, F_GETFL);
 		loop = loop_if_any();
 		f = loop ? co__fd_find(loop, fd) : NULL;
-		if (r >= 0 && f && f->owned)
-			r = f->user_nonblock ? r | O_NONBLOCK : r & ~O_NONBLOCK;
+		if (r >= 0 && f && f->kind != CO__FD_UNKNOWN) {
+			if (f->owned)
+				r = f->user_nonblock ? r | O_NONBLOCK : r & ~O_NONBLOCK;
+		} else if (r >= 0 && (g_get(fd) & G_OWNED)) {
+			r = g_get(fd) & G_USER_NB ? r | O_NONBLOCK : r & ~O_NONBLOCK;
+		}
 		return r;
 	case F_SETFL: {
 		int flags = (int)(intptr_t)arg;
@@ -795,20 +1107,8 @@ static int fcntl_common(int fd, int cmd, void *arg)
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
 		r = real_fcntl()(fd, cmd, (int)(intptr_t)arg);
-		loop = loop_if_any();
-		if (r >= 0 && loop) {
-			struct co__fd *from = co__fd_find(loop, fd), copy;
-
-			co__fd_forget(loop, r);
-			if (from && (f = co__fd_get(loop, r)) != NULL) {
-				/* Same open file description: same flags, new number. */
-				copy = *from;
-				copy.waiters = NULL;
-				copy.registered = 0;
-				copy.gen = f->gen;
-				*f = copy;
-			}
-		}
+		if (r >= 0)
+			fd_copy(fd, r);
 		return r;
 	default:
 		return real_fcntl()(fd, cmd, arg);
@@ -982,7 +1282,9 @@ CO_API int nanosleep(const struct timespec *req, struct timespec *rem)
 		errno = EINVAL;
 		return -1;
 	}
-	/* Whole milliseconds, rounded up: never shorter than asked. */
+	/* Whole milliseconds, rounded up: never shorter than asked (nor wrapped). */
+	if ((uint64_t)req->tv_sec > UINT64_MAX / 4000)
+		return sleep_ms(UINT64_MAX / 4);
 	return sleep_ms((uint64_t)req->tv_sec * 1000 + ((uint64_t)req->tv_nsec + 999999) / 1000000);
 }
 

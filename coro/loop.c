@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -49,6 +50,30 @@ uint64_t co__deadline(int64_t timeout_ms)
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/*
+ * fork(2) copies the epoll descriptor, not the epoll set: a child that
+ * deleted or added descriptors through it would change its parent's loop.
+ * A loop remembers the fork generation it was made in; in a child it is
+ * left alone (never touched through epoll) and the child gets a new one.
+ */
+static unsigned fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	__atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+static int loop_is_ours(const struct co_epoll *loop)
+{
+	return loop->fork_gen == __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+}
+
 struct co_epoll *co__loop(void)
 {
 	struct co__env *env = co__env_get();
@@ -57,8 +82,10 @@ struct co_epoll *co__loop(void)
 
 	if (!env)
 		return NULL;
-	if (env->loop)
+	if (env->loop && loop_is_ours(env->loop))
 		return env->loop;
+	/* A parent's loop, copied by fork, is abandoned (its waits stay valid). */
+	pthread_once(&atfork_once, atfork_register);
 	loop = calloc(1, sizeof *loop);
 	if (!loop)
 		goto fail_loop;
@@ -77,6 +104,7 @@ struct co_epoll *co__loop(void)
 		goto fail_epoll;
 	co__wheel_init(&loop->wheel, co__now_ms());
 	loop->ready_tail = &loop->ready_head;
+	loop->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
 	env->loop = loop;
 	return loop;
 
@@ -154,6 +182,8 @@ static int fd_register(struct co_epoll *loop, int fd, struct co__fd *f)
 
 	if (f->registered)
 		return 0;
+	if (!loop_is_ours(loop))
+		return -EPERM;
 	memset(&ev, 0, sizeof ev);
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
 	ev.data.u64 = (uint64_t)(uint32_t)fd | (uint64_t)f->gen << 32;
@@ -174,7 +204,7 @@ void co__fd_forget(struct co_epoll *loop, int fd)
 
 	if (!f)
 		return;
-	if (f->registered)
+	if (f->registered && loop_is_ours(loop))
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 	for (l = f->waiters; l; l = l->next)
 		co__wait_wake(l->wait, CO__WOKE_CLOSED);
@@ -440,6 +470,8 @@ static void dispatch(struct co_epoll *loop, const struct epoll_event *ev)
 	if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		bits |= CO__OUT;
 	f->ready |= (uint8_t)bits;
+	if (ev->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		f->hup = 1;
 	for (struct co__fdlink *l = f->waiters; l; l = l->next)
 		if (l->events & bits)
 			co__wait_wake(l->wait, CO__WOKE_EVENT);

@@ -183,8 +183,10 @@ static uintptr_t fault_sp(void *uctx)
  * A fault just below the running coroutine's stack (in its guard page, or a
  * little further when one frame jumped over it) with the stack pointer
  * there too is an overflow: say whose, and abort. Anything else is not
- * ours: put the previous handler back and return, so that the faulting
- * instruction runs again and faults into it (by default, a core dump).
+ * ours: hand it to the handler that was there before (which may recover
+ * and come back: ours stays installed for the next fault), or, if that was
+ * the default action, restore it and return so that the faulting
+ * instruction runs again and dies the ordinary way (a core dump).
  */
 static void on_segv(int sig, siginfo_t *si, void *uctx)
 {
@@ -194,7 +196,6 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 	char *lo;
 	size_t size;
 
-	(void)sig;
 	if (co && !(co->ctx.flags & (CO_MAIN | CO_POISON)) && co->ctx.kind != CO_KIND_OTHER) {
 		co__stack_bounds(co, &lo, &size);
 		uintptr_t bottom = (uintptr_t)lo;
@@ -223,7 +224,17 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 			abort();
 		}
 	}
-	sigaction(SIGSEGV, &old_segv, NULL);
+	if ((old_segv.sa_flags & SA_SIGINFO) && old_segv.sa_sigaction) {
+		old_segv.sa_sigaction(sig, si, uctx);
+	} else if (old_segv.sa_handler != SIG_DFL && old_segv.sa_handler != SIG_IGN) {
+		old_segv.sa_handler(sig);
+	} else {
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		sigaction(SIGSEGV, &dfl, NULL);
+	}
 }
 
 static void segv_install(void)

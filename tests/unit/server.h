@@ -8,6 +8,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -43,6 +44,8 @@ static inline struct test_server test_server_start(const char *script, const cha
 	s.pid = fork();
 	ASSERT(s.pid >= 0);
 	if (s.pid == 0) {
+		/* A failed case exits early: the server must not outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(pfd[1], STDOUT_FILENO);
 		close(pfd[0]);
 		close(pfd[1]);
