@@ -229,6 +229,7 @@ struct co__fd {
 	uint8_t ready;          /* CO__IN/CO__OUT: may be ready, try the call */
 	uint8_t access;         /* CO__IN/CO__OUT: opened for reading, writing */
 	uint8_t hup;            /* the peer hung up or an error came: reads never wait */
+	uint8_t gclose;         /* the number's close count when looked at (hook.c) */
 };
 
 /* Why a wait ended. */

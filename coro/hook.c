@@ -119,17 +119,19 @@ enum {
 	G_OWNED = 1,   /* O_NONBLOCK set by us */
 	G_USER_NB = 2, /* the program asked for non-blocking */
 	G_STREAM = 4,  /* a SOCK_STREAM socket */
+	G_FLAGS = 0xff,
+	G_GEN = 0x100, /* the high byte counts closes of the number */
 };
 
 #define G_CHUNK 4096
 #define G_CHUNKS 4096
 
-static uint8_t *g_chunks[G_CHUNKS];
+static uint16_t *g_chunks[G_CHUNKS];
 
-static uint8_t g_get(int fd)
+static uint16_t g_get(int fd)
 {
 	size_t c = (size_t)fd / G_CHUNK;
-	uint8_t *chunk;
+	uint16_t *chunk;
 
 	if (fd < 0 || c >= G_CHUNKS)
 		return 0;
@@ -137,36 +139,64 @@ static uint8_t g_get(int fd)
 	return chunk ? __atomic_load_n(&chunk[(size_t)fd % G_CHUNK], __ATOMIC_RELAXED) : 0;
 }
 
-static void g_set(int fd, uint8_t v)
+static uint16_t *g_cell(int fd)
 {
 	size_t c = (size_t)fd / G_CHUNK;
-	uint8_t *chunk, *fresh = NULL;
+	uint16_t *chunk, *fresh;
 
 	if (fd < 0 || c >= G_CHUNKS)
-		return;
+		return NULL;
 	chunk = __atomic_load_n(&g_chunks[c], __ATOMIC_ACQUIRE);
 	if (!chunk) {
-		if (!v || !(fresh = calloc(G_CHUNK, 1)))
-			return;
+		if (!(fresh = calloc(G_CHUNK, sizeof *fresh)))
+			return NULL;
 		if (__atomic_compare_exchange_n(&g_chunks[c], &chunk, fresh, 0,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			chunk = fresh;
 		else
 			free(fresh); /* another thread made it: chunk holds theirs */
 	}
-	__atomic_store_n(&chunk[(size_t)fd % G_CHUNK], v, __ATOMIC_RELAXED);
+	return &chunk[(size_t)fd % G_CHUNK];
+}
+
+/* Sets fd's flags, keeping its close count. */
+static void g_set(int fd, uint8_t flags)
+{
+	uint16_t *cell = g_cell(fd), old;
+
+	if (!cell)
+		return;
+	old = __atomic_load_n(cell, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(cell, &old, (uint16_t)((old & ~G_FLAGS) | flags), 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* fd was closed (by any thread): clear its flags, count the close. */
+static void g_closed(int fd)
+{
+	uint16_t *cell = g_cell(fd), old;
+
+	if (!cell)
+		return;
+	old = __atomic_load_n(cell, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(cell, &old, (uint16_t)((old & ~G_FLAGS) + G_GEN), 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 /* Publishes what this thread's entry says of fd (NULL: nothing). */
-static void g_sync(int fd, const struct co__fd *f)
+static void g_sync(int fd, struct co__fd *f)
 {
 	uint8_t v = 0;
 
 	if (f && f->owned)
 		v = (uint8_t)(G_OWNED | (f->user_nonblock ? G_USER_NB : 0) |
 			      (f->kind == CO__FD_STREAM ? G_STREAM : 0));
-	if (v || g_get(fd))
+	if (v || (g_get(fd) & G_FLAGS))
 		g_set(fd, v);
+	if (f)
+		f->gclose = (uint8_t)(g_get(fd) >> 8);
 }
 
 static int timeval_ms(const struct timeval *tv)
@@ -182,6 +212,7 @@ static struct co__fd *fd_fresh(struct co_epoll *loop, int fd, int kind, int user
 	struct co__fd *f;
 
 	co__fd_forget(loop, fd);
+	g_closed(fd); /* a new descriptor: what other threads knew is stale */
 	f = co__fd_get(loop, fd);
 	if (!f)
 		return NULL;
@@ -215,6 +246,7 @@ static void inspect(int fd, struct co__fd *f)
 {
 	struct stat st;
 	int fl, type;
+	uint16_t g;
 	socklen_t len = sizeof type;
 
 	if (fstat(fd, &st) < 0)
@@ -222,7 +254,10 @@ static void inspect(int fd, struct co__fd *f)
 	fl = real_fcntl()(fd, F_GETFL);
 	if (fl < 0)
 		return;
-	f->user_nonblock = (uint8_t)!!(fl & O_NONBLOCK);
+	g = g_get(fd);
+	f->gclose = (uint8_t)(g >> 8);
+	/* Made non-blocking by us in another thread, or before a fork? */
+	f->user_nonblock = (uint8_t)((g & G_OWNED) ? !!(g & G_USER_NB) : !!(fl & O_NONBLOCK));
 	f->ready = CO__IN | CO__OUT;
 	f->access = (uint8_t)((fl & O_ACCMODE) == O_RDONLY ? CO__IN :
 			      (fl & O_ACCMODE) == O_WRONLY ? CO__OUT : CO__IN | CO__OUT);
@@ -230,7 +265,10 @@ static void inspect(int fd, struct co__fd *f)
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
 			type = SOCK_STREAM;
 		f->kind = type == SOCK_STREAM ? CO__FD_STREAM : CO__FD_SOCKET;
-		if (!f->user_nonblock && real_fcntl()(fd, F_SETFL, fl | O_NONBLOCK) == 0) {
+		if (g & G_OWNED) {
+			f->owned = 1;
+			read_timeouts(fd, f);
+		} else if (!f->user_nonblock && real_fcntl()(fd, F_SETFL, fl | O_NONBLOCK) == 0) {
 			f->owned = 1;
 			read_timeouts(fd, f);
 			g_sync(fd, f);
@@ -260,14 +298,21 @@ static struct co__fd *managed(int fd, int *ret_hooked, struct co_epoll **ret_loo
 	if (*ret_hooked) {
 		loop = co__loop();
 		f = loop ? co__fd_get(loop, fd) : NULL;
+		/* Closed by another thread since we looked: a new descriptor. */
+		if (f && f->kind != CO__FD_UNKNOWN && f->gclose != (uint8_t)(g_get(fd) >> 8)) {
+			co__fd_forget(loop, fd);
+			f = co__fd_get(loop, fd);
+		}
 		if (f && f->kind == CO__FD_UNKNOWN)
 			inspect(fd, f);
 	} else {
 		/* Unhooked callers only need help with sockets we made non-blocking. */
 		loop = loop_if_any();
 		f = loop ? co__fd_find(loop, fd) : NULL;
+		if (f && f->kind != CO__FD_UNKNOWN && f->gclose != (uint8_t)(g_get(fd) >> 8))
+			f = NULL; /* stale: closed by another thread */
 		if (!f || f->kind == CO__FD_UNKNOWN) {
-			uint8_t g = g_get(fd);
+			uint16_t g = g_get(fd);
 
 			if ((g & G_OWNED) && !(g & G_USER_NB)) {
 				memset(tmp, 0, sizeof *tmp);
@@ -781,7 +826,7 @@ CO_API int socket(int domain, int type, int protocol)
 			/* A reused number: forget the old one. */
 			if ((loop = loop_if_any()) != NULL)
 				co__fd_forget(loop, fd);
-			g_set(fd, 0);
+			g_closed(fd);
 		}
 		return fd;
 	}
@@ -872,7 +917,7 @@ CO_API int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 				if (!hooked) {
 					if (loop)
 						co__fd_forget(loop, r); /* a reused number */
-					g_set(r, 0);
+					g_closed(r);
 				} else if ((nf = fd_fresh(loop, r, kind, flags & SOCK_NONBLOCK)) != NULL) {
 					/* The kernel copies the listener's timeouts to it. */
 					nf->rcvtimeo_ms = rcvtimeo;
@@ -909,7 +954,7 @@ static void forget(int fd)
 
 	if (loop)
 		co__fd_forget(loop, fd);
-	g_set(fd, 0);
+	g_closed(fd);
 }
 
 CO_API int close(int fd)
@@ -997,7 +1042,7 @@ static int set_nonblock_view(int fd, int nonblock, int via_ioctl, int flags, int
 	int hooked = co__hooked();
 	struct co_epoll *loop = hooked ? co__loop() : loop_if_any();
 	struct co__fd *f = loop ? co__fd_find(loop, fd) : NULL;
-	uint8_t g;
+	uint16_t g;
 	int socket_kind;
 
 	if (!f || f->kind == CO__FD_UNKNOWN) {
@@ -1007,7 +1052,7 @@ static int set_nonblock_view(int fd, int nonblock, int via_ioctl, int flags, int
 			return 0;
 		*ret = apply_nonblock(fd, 1, via_ioctl, flags);
 		if (*ret == 0)
-			g_set(fd, (uint8_t)((g & ~G_USER_NB) | (nonblock ? G_USER_NB : 0)));
+			g_set(fd, (uint8_t)((g & G_FLAGS & ~G_USER_NB) | (nonblock ? G_USER_NB : 0)));
 		return 1;
 	}
 	socket_kind = f->kind == CO__FD_STREAM || f->kind == CO__FD_SOCKET;
@@ -1033,7 +1078,8 @@ static void fd_copy(int oldfd, int newfd)
 
 	if (oldfd == newfd)
 		return;
-	g_set(newfd, g_get(oldfd));
+	g_closed(newfd); /* whatever the number was is gone */
+	g_set(newfd, (uint8_t)(g_get(oldfd) & G_FLAGS));
 	if (!loop)
 		return;
 	co__fd_forget(loop, newfd);
@@ -1094,7 +1140,7 @@ static int fcntl_common(int fd, int cmd, void *arg)
 			if (f->owned)
 				r = f->user_nonblock ? r | O_NONBLOCK : r & ~O_NONBLOCK;
 		} else if (r >= 0 && (g_get(fd) & G_OWNED)) {
-			r = g_get(fd) & G_USER_NB ? r | O_NONBLOCK : r & ~O_NONBLOCK;
+			r = (g_get(fd) & G_USER_NB) ? r | O_NONBLOCK : r & ~O_NONBLOCK;
 		}
 		return r;
 	case F_SETFL: {

@@ -55,8 +55,21 @@ static void place(struct co__wheel *w, struct co__timer *t)
 	level = (unsigned)(63 - __builtin_clzll(diff)) / 8;
 	slot = (unsigned)(t->expires >> (8 * level)) & (CO__WHEEL_SLOTS - 1);
 	t->where = (uint16_t)(level * CO__WHEEL_SLOTS + slot);
+	if (!w->slot[level][slot] || t->expires < w->earliest[level][slot])
+		w->earliest[level][slot] = t->expires;
 	list_push(&w->slot[level][slot], t);
 	w->bitmap[level][slot / 64] |= 1ull << (slot % 64);
+	w->levels |= 1u << level;
+}
+
+/* Slot became empty: clear its bit, and its level's if that was the last. */
+static void slot_emptied(struct co__wheel *w, unsigned level, unsigned slot)
+{
+	uint64_t *map = w->bitmap[level];
+
+	map[slot / 64] &= ~(1ull << (slot % 64));
+	if (!(map[0] | map[1] | map[2] | map[3]))
+		w->levels &= ~(1u << level);
 }
 
 /* Unlinks a pending timer from wherever it is, keeping the bitmap exact. */
@@ -69,7 +82,7 @@ static void detach(struct co__wheel *w, struct co__timer *t)
 		unsigned level = where / CO__WHEEL_SLOTS, slot = where % CO__WHEEL_SLOTS;
 
 		if (!w->slot[level][slot])
-			w->bitmap[level][slot / 64] &= ~(1ull << (slot % 64));
+			slot_emptied(w, level, slot);
 	}
 }
 
@@ -111,8 +124,8 @@ static int bitmap_next(const uint64_t *map, unsigned from)
 static uint64_t next_slot(const struct co__wheel *w, unsigned *ret_level,
 			  unsigned *ret_slot)
 {
-	for (unsigned level = 0; level < CO__WHEEL_LEVELS; level++) {
-		unsigned shift = 8 * level;
+	for (unsigned levels = w->levels; levels; levels &= levels - 1) {
+		unsigned level = (unsigned)__builtin_ctz(levels), shift = 8 * level;
 		unsigned cur = (unsigned)(w->now >> shift) & (CO__WHEEL_SLOTS - 1);
 		int slot;
 		uint64_t high;
@@ -133,10 +146,15 @@ static uint64_t next_slot(const struct co__wheel *w, unsigned *ret_level,
 uint64_t co__wheel_next(const struct co__wheel *w)
 {
 	unsigned level, slot;
+	uint64_t at;
 
 	if (w->due)
 		return w->now;
-	return next_slot(w, &level, &slot);
+	if (!w->levels)
+		return UINT64_MAX;
+	at = next_slot(w, &level, &slot);
+	/* A higher level's slot: its earliest deadline, not its start. */
+	return level && at != UINT64_MAX ? w->earliest[level][slot] : at;
 }
 
 /* Calls every timer on the firing list; callbacks may change the wheel. */
@@ -167,15 +185,16 @@ size_t co__wheel_advance(struct co__wheel *w, uint64_t now)
 		t->where = WHERE_FIRING;
 		list_push(&w->firing, t);
 	}
-	fired += fire(w);
+	if (w->firing)
+		fired += fire(w);
 
-	while ((at = next_slot(w, &level, &slot)) <= now) {
+	while (w->levels && (at = next_slot(w, &level, &slot)) <= now) {
 		w->now = at;
 		list = w->slot[level][slot];
 		w->slot[level][slot] = NULL;
 		if (list)
 			list->pprev = &list;
-		w->bitmap[level][slot / 64] &= ~(1ull << (slot % 64));
+		slot_emptied(w, level, slot);
 		while ((t = list) != NULL) {
 			list_unlink(t);
 			if (t->expires <= at) {
@@ -185,7 +204,8 @@ size_t co__wheel_advance(struct co__wheel *w, uint64_t now)
 				place(w, t);
 			}
 		}
-		fired += fire(w);
+		if (w->firing)
+			fired += fire(w);
 	}
 	if (now > w->now)
 		w->now = now;

@@ -41,8 +41,15 @@ struct co__wheel {
 	size_t pending;          /* timers inserted and neither fired nor cancelled */
 	struct co__timer *due;   /* deadline <= now: fire at the next advance */
 	struct co__timer *firing; /* being fired by the current advance */
+	unsigned levels;         /* bit L: level L has a non-empty slot */
 	uint64_t bitmap[CO__WHEEL_LEVELS][CO__WHEEL_SLOTS / 64]; /* non-empty slots */
 	struct co__timer *slot[CO__WHEEL_LEVELS][CO__WHEEL_SLOTS];
+	/*
+	 * Levels >= 1: no timer in the slot is due before this (kept on
+	 * insert, not raised on cancel: a lower bound), so that the loop can
+	 * sleep until a deadline instead of waking at the slot's start.
+	 */
+	uint64_t earliest[CO__WHEEL_LEVELS][CO__WHEEL_SLOTS];
 };
 
 /* Starts an empty wheel at time now. */
@@ -75,10 +82,11 @@ static inline int co__timer_pending(const struct co__timer *timer)
 size_t co__wheel_advance(struct co__wheel *w, uint64_t now);
 
 /*
- * The next time at which co__wheel_advance has work: a deadline, or the
- * start of a higher level's slot whose timers must move down (never later
- * than the earliest deadline). Returns w->now if timers are due, UINT64_MAX
- * if none are pending.
+ * When the earliest pending timer may be due: never later than its
+ * deadline, and normally exactly it (after a cancel it may be earlier, a
+ * deadline that is no longer there). Advancing to the time returned does
+ * all the work up to it. Returns w->now if timers are due, UINT64_MAX if
+ * none are pending. O(1) in the number of timers.
  */
 uint64_t co__wheel_next(const struct co__wheel *w);
 
