@@ -159,8 +159,10 @@ static void drive(struct co_epoll *loop, ares_channel ch, const int *done)
 		int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM), n = 0, r, timeout;
 
 		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-					   (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			/* (c-ares's own macros shift a signed 1 into the sign bit.) */
+			unsigned ubits = (unsigned)bits;
+			short ev = (short)(((ubits >> i) & 1 ? POLLIN : 0) |
+					   ((ubits >> (i + ARES_GETSOCK_MAXNUM)) & 1 ? POLLOUT : 0));
 
 			if (!ev)
 				continue;
