@@ -126,7 +126,7 @@ $(TAP_OBJ): tests/unit/tap.c tests/unit/tap.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.o: tests/unit/%.c tests/unit/tap.h $(HEADERS)
+$(BUILD)/tests/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard coro/*.h arch/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -189,7 +189,7 @@ check-valgrind: tests
 
 BENCH_CFLAGS := -std=gnu11 $(WARN) -I. -O2 -g
 
-$(BUILD)/bench/%: tests/bench/%.c tests/bench/bench.h $(STATIC)
+$(BUILD)/bench/%: tests/bench/%.c $(wildcard tests/bench/*.h coro/*.h) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) $(LIBS) -lboost_context
 

@@ -127,4 +127,5 @@ TEST(curl_easy_on_shared_stacks)
 
 	ASSERT(pool);
 	run(20, &attr);
+	co_free_sharestack(pool);
 }
