@@ -1195,8 +1195,12 @@ TEST(forked_child_coroutine_reads_inherited_socket_blocking)
 	ASSERT_EQ(write(made_c, "hello", 5), 5);
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		tap__fail(__FILE__, __LINE__, "the child failed: status %#x (12: its read gave EAGAIN at "
-			  "once; 11: F_GETFL showed O_NONBLOCK)", status);
+		tap__fail(__FILE__, __LINE__, "the child failed: %s (status %#x)",
+			  !WIFEXITED(status) ? "killed" :
+			  WEXITSTATUS(status) == 12 ? "its read gave EAGAIN at once" :
+			  WEXITSTATUS(status) == 11 ? "F_GETFL showed O_NONBLOCK" :
+			  WEXITSTATUS(status) == 99 ? "valgrind found an error in it (above)" :
+			  "see the exit codes in the test", status);
 	lu_release_all();
 	close(made_c);
 	close(made_s);
