@@ -272,6 +272,7 @@ struct co_epoll {
 	size_t nchunks;
 	unsigned long long rounds;     /* epoll_wait calls */
 	unsigned fork_gen;             /* made in this process, not copied by fork */
+	struct co_epoll *forked_from;  /* the parent's loop, copied by fork and left alone */
 	struct epoll_event *events;    /* CO__EVENTS_MAX */
 };
 

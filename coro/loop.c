@@ -105,6 +105,7 @@ struct co_epoll *co__loop(void)
 	co__wheel_init(&loop->wheel, co__now_ms());
 	loop->ready_tail = &loop->ready_head;
 	loop->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+	loop->forked_from = env->loop;
 	env->loop = loop;
 	return loop;
 
@@ -133,6 +134,7 @@ void co__loop_destroy(struct co_epoll *loop)
 	free(loop->chunks);
 	free(loop->events);
 	co__real_close(loop->epfd);
+	co__loop_destroy(loop->forked_from);
 	free(loop);
 }
 
