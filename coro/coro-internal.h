@@ -287,10 +287,46 @@ uint64_t co__now_ms(void) CO_HIDDEN;
 /* The earliest millisecond that is at least timeout_ms from now (never early). */
 uint64_t co__deadline(int64_t timeout_ms) CO_HIDDEN;
 
-/* The descriptor's entry, made if needed; NULL for fd < 0 or out of memory. */
-struct co__fd *co__fd_get(struct co_epoll *loop, int fd) CO_HIDDEN;
+/* Makes the descriptor's entry (co__fd_get's slow path). */
+struct co__fd *co__fd_make(struct co_epoll *loop, int fd) CO_HIDDEN;
+
 /* The descriptor's entry if there is one. */
-struct co__fd *co__fd_find(struct co_epoll *loop, int fd) CO_HIDDEN;
+static inline struct co__fd *co__fd_find(struct co_epoll *loop, int fd)
+{
+	size_t c = (size_t)fd / CO__FD_CHUNK;
+
+	if (fd < 0 || c >= loop->nchunks || !loop->chunks[c])
+		return NULL;
+	return &loop->chunks[c][(size_t)fd % CO__FD_CHUNK];
+}
+
+/* The descriptor's entry, made if needed; NULL for fd < 0 or out of memory. */
+static inline struct co__fd *co__fd_get(struct co_epoll *loop, int fd)
+{
+	struct co__fd *f = co__fd_find(loop, fd);
+
+	return f ? f : co__fd_make(loop, fd);
+}
+
+/* Bumped in a child after fork (loop.c): a loop made before is not its own. */
+extern unsigned co__fork_gen CO_HIDDEN;
+
+/* This thread's loop if it has one of its own process; never makes one. */
+static inline struct co_epoll *co__loop_if_any(void)
+{
+	struct co__env *env = co__tls.env;
+	struct co_epoll *loop = env ? env->loop : NULL;
+
+	return loop && loop->fork_gen == __atomic_load_n(&co__fork_gen, __ATOMIC_RELAXED) ? loop : NULL;
+}
+
+/* This thread's loop, made on first use (fast path of co__loop). */
+static inline struct co_epoll *co__loop_get(void)
+{
+	struct co_epoll *loop = co__loop_if_any();
+
+	return loop ? loop : co__loop();
+}
 /* fd is being closed: wake its waiters (CO__WOKE_CLOSED), forget it. */
 void co__fd_forget(struct co_epoll *loop, int fd) CO_HIDDEN;
 

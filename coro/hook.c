@@ -103,9 +103,9 @@ int co__real_close(int fd)
 /* ---- descriptor state --------------------------------------------------- */
 
 /* This thread's loop if it has one; never makes one. */
-static struct co_epoll *loop_if_any(void)
+static inline struct co_epoll *loop_if_any(void)
 {
-	return co__tls.env ? co__tls.env->loop : NULL;
+	return co__loop_if_any();
 }
 
 /*
@@ -128,7 +128,7 @@ enum {
 
 static uint16_t *g_chunks[G_CHUNKS];
 
-static uint16_t g_get(int fd)
+static inline uint16_t g_get(int fd)
 {
 	size_t c = (size_t)fd / G_CHUNK;
 	uint16_t *chunk;
@@ -296,7 +296,7 @@ static struct co__fd *managed(int fd, int *ret_hooked, struct co_epoll **ret_loo
 
 	*ret_hooked = co__hooked();
 	if (*ret_hooked) {
-		loop = co__loop();
+		loop = co__loop_get();
 		f = loop ? co__fd_get(loop, fd) : NULL;
 		/* Closed by another thread since we looked: a new descriptor. */
 		if (f && f->kind != CO__FD_UNKNOWN && f->gclose != (uint8_t)(g_get(fd) >> 8)) {
@@ -510,12 +510,13 @@ static ssize_t io_piece(const struct io *io, size_t max)
 }
 
 /* Reads (dir CO__IN) on a socket the program sees as blocking. */
-static ssize_t io_socket_in(struct io *io, int hooked, struct co_epoll *loop, struct co__fd *f)
+static ssize_t io_socket_in(struct io *io, int hooked, struct co_epoll *loop, struct co__fd *f,
+			    size_t want)
 {
 	/* A short read of a plain stream read means the socket is drained. */
 	int drain = f->kind == CO__FD_STREAM && !(io->flags & (MSG_PEEK | MSG_OOB | MSG_WAITALL));
 	uint64_t deadline = 0;
-	size_t want = io_len(io), got = 0;
+	size_t got = 0;
 
 	for (;;) {
 		if (f->ready & CO__IN) {
@@ -651,7 +652,9 @@ static ssize_t io_run(struct io *io, unsigned dir)
 	 * read of 0 bytes returns at once), a direction the descriptor was not
 	 * opened for (EBADF at once).
 	 */
-	if (!f || (io->flags & MSG_DONTWAIT) || io_len(io) == 0 || !(f->access & dir))
+	size_t len;
+
+	if (!f || (io->flags & MSG_DONTWAIT) || (len = io_len(io)) == 0 || !(f->access & dir))
 		return io_call(io);
 	if (f->kind == CO__FD_POLLABLE) {
 		/* recv, send and the like on a pipe: ENOTSOCK at once. */
@@ -659,7 +662,7 @@ static ssize_t io_run(struct io *io, unsigned dir)
 			return io_call(io);
 		return hooked ? io_pollable(io, loop, f, dir) : io_call(io);
 	}
-	return dir == CO__IN ? io_socket_in(io, hooked, loop, f) : io_socket_out(io, hooked, loop, f);
+	return dir == CO__IN ? io_socket_in(io, hooked, loop, f, len) : io_socket_out(io, hooked, loop, f);
 }
 
 CO_API ssize_t read(int fd, void *buf, size_t len)

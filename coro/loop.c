@@ -56,12 +56,12 @@ uint64_t co__deadline(int64_t timeout_ms)
  * A loop remembers the fork generation it was made in; in a child it is
  * left alone (never touched through epoll) and the child gets a new one.
  */
-static unsigned fork_gen;
+unsigned co__fork_gen;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void on_fork_child(void)
 {
-	__atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&co__fork_gen, 1, __ATOMIC_RELAXED);
 }
 
 static void atfork_register(void)
@@ -71,7 +71,7 @@ static void atfork_register(void)
 
 static int loop_is_ours(const struct co_epoll *loop)
 {
-	return loop->fork_gen == __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+	return loop->fork_gen == __atomic_load_n(&co__fork_gen, __ATOMIC_RELAXED);
 }
 
 struct co_epoll *co__loop(void)
@@ -104,7 +104,7 @@ struct co_epoll *co__loop(void)
 		goto fail_epoll;
 	co__wheel_init(&loop->wheel, co__now_ms());
 	loop->ready_tail = &loop->ready_head;
-	loop->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+	loop->fork_gen = __atomic_load_n(&co__fork_gen, __ATOMIC_RELAXED);
 	loop->forked_from = env->loop;
 	env->loop = loop;
 	return loop;
@@ -145,16 +145,7 @@ CO_API struct co_epoll *co_get_epoll_ct(void)
 
 /* ---- descriptor table --------------------------------------------------- */
 
-struct co__fd *co__fd_find(struct co_epoll *loop, int fd)
-{
-	size_t c = (size_t)fd / CO__FD_CHUNK;
-
-	if (fd < 0 || c >= loop->nchunks || !loop->chunks[c])
-		return NULL;
-	return &loop->chunks[c][(size_t)fd % CO__FD_CHUNK];
-}
-
-struct co__fd *co__fd_get(struct co_epoll *loop, int fd)
+struct co__fd *co__fd_make(struct co_epoll *loop, int fd)
 {
 	size_t c = (size_t)fd / CO__FD_CHUNK;
 
@@ -230,13 +221,21 @@ struct co__wait *co__wait_new(struct co_epoll *loop, unsigned nlinks)
 		loop->free_waits = w->next;
 	else if (!(w = malloc(sizeof *w)))
 		return NULL;
-	memset(w, 0, sizeof *w);
+	/* Only what a wait reads before it is armed (no full memset: hot path). */
+	w->timer.pprev = NULL;
+	w->timer.next = NULL;
 	w->loop = loop;
+	w->co = NULL;
+	w->next = NULL;
+	w->cond = NULL;
+	w->queued = 0;
+	w->why = CO__WOKE_NONE;
 	w->nlinks = nlinks;
+	w->link1.pprev = NULL;
 	if (nlinks <= 1) {
 		w->links = &w->link1;
 	} else {
-		w->links = calloc(nlinks, sizeof *w->links);
+		w->links = calloc(nlinks, sizeof *w->links); /* pprev NULL: not linked */
 		if (!w->links) {
 			w->next = loop->free_waits;
 			loop->free_waits = w;
@@ -269,7 +268,8 @@ static void wait_unlink(struct co__wait *w)
 			l->next->pprev = l->pprev;
 		l->pprev = NULL;
 	}
-	co__wheel_cancel(&w->loop->wheel, &w->timer);
+	if (w->timer.pprev)
+		co__wheel_cancel(&w->loop->wheel, &w->timer);
 	if (w->cond) {
 		*w->cond_pprev = w->cond_next;
 		if (w->cond_next)
