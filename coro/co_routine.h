@@ -14,6 +14,21 @@
  * - Misuse (resuming a finished coroutine, yielding outside one, releasing
  *   a running one) aborts with a message instead of corrupting the stack.
  * - The call stack of resumers has no depth limit (libco's stops at 128).
+ * - co_eventloop sleeps until something happens (libco's wakes every
+ *   millisecond), and asks its fn before each round instead of after.
+ * - co_cond_timedwait returns -ETIMEDOUT on timeout.
+ * - Hooked calls behave exactly as libc's: no default one-second read
+ *   timeout, every blocking call of SPEC §3.3 is hooked (accept, readv,
+ *   writev, recvmsg, sendmsg, select, sleep, usleep, nanosleep and
+ *   getaddrinfo too), and several coroutines may wait on one descriptor.
+ *
+ * The functions libco declares here (co_create, co_resume, co_yield_ct,
+ * co_yield, co_release, co_reset, co_self, co_poll, co_eventloop,
+ * co_setspecific, co_getspecific, co_get_epoll_ct, co_enable_hook_sys,
+ * co_disable_hook_sys, co_is_enable_sys_hook, co_cond_alloc, co_cond_free,
+ * co_cond_signal, co_cond_broadcast, co_cond_timedwait,
+ * co_alloc_sharestack, co_set_env_list) are declared in coro.h, with
+ * these types.
  */
 #ifndef CORO_CO_ROUTINE_H
 #define CORO_CO_ROUTINE_H

@@ -84,3 +84,55 @@ TEST(libco_specific_and_self)
 	co_release(a);
 	co_release(b);
 }
+
+/* libco's event-loop side, spelt as a libco program spells it. */
+namespace {
+
+stCoCond_t *cond;
+int woken;
+
+void *waiter(void *)
+{
+	co_enable_hook_sys();
+	if (co_cond_timedwait(cond, 5000) == 0)
+		woken++;
+	return 0;
+}
+
+void *signaller(void *)
+{
+	co_enable_hook_sys();
+	struct pollfd none;
+	co_poll(co_get_epoll_ct(), &none, 0, 30); /* sleep 30 ms in the loop */
+	co_cond_broadcast(cond);
+	return 0;
+}
+
+int until_done(void *)
+{
+	return woken == 2 ? -1 : 0;
+}
+
+}
+
+TEST(libco_eventloop_poll_and_cond)
+{
+	stCoRoutine_t *w1, *w2, *s;
+	pfn_co_eventloop_t fn = until_done;
+
+	cond = co_cond_alloc();
+	ASSERT(cond);
+	ASSERT_EQ(co_create(&w1, 0, waiter, 0), 0);
+	ASSERT_EQ(co_create(&w2, 0, waiter, 0), 0);
+	ASSERT_EQ(co_create(&s, 0, signaller, 0), 0);
+	co_resume(w1);
+	co_resume(w2);
+	co_resume(s);
+	stCoEpoll_t *ep = co_get_epoll_ct();
+	co_eventloop(ep, fn, 0);
+	ASSERT_EQ(woken, 2);
+	ASSERT_EQ(co_cond_free(cond), 0);
+	co_release(w1);
+	co_release(w2);
+	co_release(s);
+}
