@@ -193,7 +193,10 @@ $(BUILD)/bench/%: tests/bench/%.c $(wildcard tests/bench/*.h coro/*.h) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) $(LIBS) -lboost_context
 
+# Benchmarks measure the plain optimised build, with fixed flags (-O2) so
+# that figures compare across commits whatever CFLAGS a user sets.
 bench: $(BENCH_BIN)
+	@if [ -n "$(SANITIZE)" ]; then echo "make bench: measures the plain build; drop SANITIZE" >&2; exit 2; fi
 	BUILD=$(BUILD) tests/bench/run
 
 # ---- install, deps, demo -------------------------------------------------

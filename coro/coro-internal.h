@@ -371,6 +371,29 @@ static inline int co__hooked(void)
 	return (cur->ctx.spare2 & CO_OPT_HOOK) && !(cur->ctx.flags & CO_MAIN);
 }
 
+/*
+ * libc's own definition of a function this library interposes, found with
+ * dlsym(RTLD_NEXT); aborts if there is none (hook.c).
+ */
+void *co__libc_sym(const char *name) CO_HIDDEN;
+
+/*
+ * CO__LIBC(int, close, (int)) defines real_close(), which returns libc's
+ * close, looked up once (a benign race: every thread finds the same).
+ */
+#define CO__LIBC(ret, name, params)                                          \
+	typedef ret name##_fn params;                                        \
+	static name##_fn *real_##name##_p;                                   \
+	static name##_fn *real_##name(void)                                  \
+	{                                                                    \
+		name##_fn *p = __atomic_load_n(&real_##name##_p, __ATOMIC_RELAXED); \
+		if (!p) {                                                    \
+			p = (name##_fn *)co__libc_sym(#name);                \
+			__atomic_store_n(&real_##name##_p, p, __ATOMIC_RELAXED); \
+		}                                                            \
+		return p;                                                    \
+	}
+
 /* hook.c: libc's own functions, found with dlsym(RTLD_NEXT) on first use. */
 int co__real_poll(struct pollfd *fds, nfds_t n, int timeout) CO_HIDDEN;
 int co__real_close(int fd) CO_HIDDEN;

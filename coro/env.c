@@ -4,7 +4,6 @@
  * them changes only its own copy, which starts as the process's value.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,55 +13,9 @@
 static char **names; /* NULL-terminated, set once */
 static size_t nnames;
 
-static void *resolve(const char *name)
-{
-	void *p = dlsym(RTLD_NEXT, name);
-
-	__asm__ volatile("" : : "r"(p) : "memory"); /* keep dlsym out of tail position */
-	if (!p)
-		co__die("cannot find libc's %s", name);
-	return p;
-}
-
-typedef char *getenv_fn(const char *);
-typedef int setenv_fn(const char *, const char *, int);
-typedef int unsetenv_fn(const char *);
-
-static getenv_fn *real_getenv(void)
-{
-	static getenv_fn *p;
-	getenv_fn *f = __atomic_load_n(&p, __ATOMIC_RELAXED);
-
-	if (!f) {
-		f = (getenv_fn *)resolve("getenv");
-		__atomic_store_n(&p, f, __ATOMIC_RELAXED);
-	}
-	return f;
-}
-
-static setenv_fn *real_setenv(void)
-{
-	static setenv_fn *p;
-	setenv_fn *f = __atomic_load_n(&p, __ATOMIC_RELAXED);
-
-	if (!f) {
-		f = (setenv_fn *)resolve("setenv");
-		__atomic_store_n(&p, f, __ATOMIC_RELAXED);
-	}
-	return f;
-}
-
-static unsetenv_fn *real_unsetenv(void)
-{
-	static unsetenv_fn *p;
-	unsetenv_fn *f = __atomic_load_n(&p, __ATOMIC_RELAXED);
-
-	if (!f) {
-		f = (unsetenv_fn *)resolve("unsetenv");
-		__atomic_store_n(&p, f, __ATOMIC_RELAXED);
-	}
-	return f;
-}
+CO__LIBC(char *, getenv, (const char *))
+CO__LIBC(int, setenv, (const char *, const char *, int))
+CO__LIBC(int, unsetenv, (const char *))
 
 CO_API void co_set_env_list(const char *name[], size_t cnt)
 {

@@ -45,7 +45,7 @@ int fcntl64(int fd, int cmd, ...);
 
 /* ---- libc's functions --------------------------------------------------- */
 
-static void *resolve(const char *name)
+void *co__libc_sym(const char *name)
 {
 	void *p = dlsym(RTLD_NEXT, name);
 
@@ -59,36 +59,23 @@ static void *resolve(const char *name)
 	return p;
 }
 
-#define REAL(ret, name, params)                                              \
-	typedef ret name##_fn params;                                        \
-	static name##_fn *real_##name##_p;                                   \
-	static name##_fn *real_##name(void)                                  \
-	{                                                                    \
-		name##_fn *p = __atomic_load_n(&real_##name##_p, __ATOMIC_RELAXED); \
-		if (!p) {                                                    \
-			p = (name##_fn *)resolve(#name);                     \
-			__atomic_store_n(&real_##name##_p, p, __ATOMIC_RELAXED); \
-		}                                                            \
-		return p;                                                    \
-	}
-
-REAL(int, socket, (int, int, int))
-REAL(int, connect, (int, const struct sockaddr *, socklen_t))
-REAL(int, accept4, (int, struct sockaddr *, socklen_t *, int))
-REAL(ssize_t, read, (int, void *, size_t))
-REAL(ssize_t, write, (int, const void *, size_t))
-REAL(ssize_t, readv, (int, const struct iovec *, int))
-REAL(ssize_t, writev, (int, const struct iovec *, int))
-REAL(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *))
-REAL(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))
-REAL(ssize_t, recvmsg, (int, struct msghdr *, int))
-REAL(ssize_t, sendmsg, (int, const struct msghdr *, int))
-REAL(int, poll, (struct pollfd *, nfds_t, int))
-REAL(int, close, (int))
-REAL(int, setsockopt, (int, int, int, const void *, socklen_t))
-REAL(int, fcntl, (int, int, ...))
-REAL(int, ioctl, (int, unsigned long, ...))
-REAL(int, nanosleep, (const struct timespec *, struct timespec *))
+CO__LIBC(int, socket, (int, int, int))
+CO__LIBC(int, connect, (int, const struct sockaddr *, socklen_t))
+CO__LIBC(int, accept4, (int, struct sockaddr *, socklen_t *, int))
+CO__LIBC(ssize_t, read, (int, void *, size_t))
+CO__LIBC(ssize_t, write, (int, const void *, size_t))
+CO__LIBC(ssize_t, readv, (int, const struct iovec *, int))
+CO__LIBC(ssize_t, writev, (int, const struct iovec *, int))
+CO__LIBC(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *))
+CO__LIBC(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))
+CO__LIBC(ssize_t, recvmsg, (int, struct msghdr *, int))
+CO__LIBC(ssize_t, sendmsg, (int, const struct msghdr *, int))
+CO__LIBC(int, poll, (struct pollfd *, nfds_t, int))
+CO__LIBC(int, close, (int))
+CO__LIBC(int, setsockopt, (int, int, int, const void *, socklen_t))
+CO__LIBC(int, fcntl, (int, int, ...))
+CO__LIBC(int, ioctl, (int, unsigned long, ...))
+CO__LIBC(int, nanosleep, (const struct timespec *, struct timespec *))
 
 int co__real_poll(struct pollfd *fds, nfds_t n, int timeout)
 {
@@ -509,6 +496,32 @@ static ssize_t io_piece(const struct io *io, size_t max)
 	}
 }
 
+/*
+ * After an EAGAIN on a socket the program sees as blocking: wait for dir,
+ * within the socket's timeout for that direction (counted from the first
+ * wait). Returns 1 to try the call again, or 0 when it must end, with
+ * *ret what it returns: the bytes done so far, or -1 with errno.
+ */
+static int wait_again(int hooked, struct co_epoll *loop, int fd, struct co__fd *f,
+		      unsigned dir, uint64_t *deadline, size_t done, ssize_t *ret)
+{
+	int timeout = dir == CO__IN ? f->rcvtimeo_ms : f->sndtimeo_ms;
+	int why;
+
+	if (timeout && !*deadline)
+		*deadline = co__deadline(timeout);
+	why = wait_ready(hooked, loop, fd, f, dir, *deadline);
+	if (why == CO__WOKE_EVENT)
+		return 1;
+	if (done) {
+		*ret = (ssize_t)done;
+	} else {
+		errno = wait_errno(why, EAGAIN);
+		*ret = -1;
+	}
+	return 0;
+}
+
 /* Reads (dir CO__IN) on a socket the program sees as blocking. */
 static ssize_t io_socket_in(struct io *io, int hooked, struct co_epoll *loop, struct co__fd *f,
 			    size_t want)
@@ -517,6 +530,7 @@ static ssize_t io_socket_in(struct io *io, int hooked, struct co_epoll *loop, st
 	int drain = f->kind == CO__FD_STREAM && !(io->flags & (MSG_PEEK | MSG_OOB | MSG_WAITALL));
 	uint64_t deadline = 0;
 	size_t got = 0;
+	ssize_t ret;
 
 	for (;;) {
 		if (f->ready & CO__IN) {
@@ -543,16 +557,8 @@ static ssize_t io_socket_in(struct io *io, int hooked, struct co_epoll *loop, st
 				return got ? (ssize_t)got : -1;
 			f->ready &= (uint8_t)~CO__IN;
 		}
-		if (f->rcvtimeo_ms && !deadline)
-			deadline = co__deadline(f->rcvtimeo_ms);
-		int why = wait_ready(hooked, loop, io->fd, f, CO__IN, deadline);
-
-		if (why != CO__WOKE_EVENT) {
-			if (got)
-				return (ssize_t)got;
-			errno = wait_errno(why, EAGAIN);
-			return -1;
-		}
+		if (!wait_again(hooked, loop, io->fd, f, CO__IN, &deadline, got, &ret))
+			return ret;
 	}
 }
 
@@ -567,6 +573,7 @@ static ssize_t io_socket_out(struct io *io, int hooked, struct co_epoll *loop, s
 	int stream = f->kind == CO__FD_STREAM;
 	uint64_t deadline = 0;
 	size_t done = 0;
+	ssize_t ret;
 
 	for (;;) {
 		if (f->ready & CO__OUT) {
@@ -585,16 +592,8 @@ static ssize_t io_socket_out(struct io *io, int hooked, struct co_epoll *loop, s
 				return done ? (ssize_t)done : -1;
 			f->ready &= (uint8_t)~CO__OUT;
 		}
-		if (f->sndtimeo_ms && !deadline)
-			deadline = co__deadline(f->sndtimeo_ms);
-		int why = wait_ready(hooked, loop, io->fd, f, CO__OUT, deadline);
-
-		if (why != CO__WOKE_EVENT) {
-			if (done)
-				return (ssize_t)done;
-			errno = wait_errno(why, EAGAIN);
-			return -1;
-		}
+		if (!wait_again(hooked, loop, io->fd, f, CO__OUT, &deadline, done, &ret))
+			return ret;
 	}
 }
 
@@ -966,9 +965,9 @@ CO_API int close(int fd)
 	return real_close()(fd);
 }
 
-REAL(int, fclose, (FILE *))
-REAL(int, close_range, (unsigned, unsigned, int))
-REAL(void, closefrom, (int))
+CO__LIBC(int, fclose, (FILE *))
+CO__LIBC(int, close_range, (unsigned, unsigned, int))
+CO__LIBC(void, closefrom, (int))
 
 /* stdio closes its descriptor with libc's internal close: catch it here. */
 CO_API int fclose(FILE *stream)
@@ -1097,9 +1096,9 @@ static void fd_copy(int oldfd, int newfd)
 	g_sync(newfd, to);
 }
 
-REAL(int, dup, (int))
-REAL(int, dup2, (int, int))
-REAL(int, dup3, (int, int, int))
+CO__LIBC(int, dup, (int))
+CO__LIBC(int, dup2, (int, int))
+CO__LIBC(int, dup3, (int, int, int))
 
 CO_API int dup(int fd)
 {
@@ -1219,7 +1218,7 @@ CO_API int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 	return poll(fds, n, timeout);
 }
 
-REAL(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))
+CO__LIBC(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))
 
 CO_API int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {

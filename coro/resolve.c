@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ares.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,43 +22,9 @@
 
 #include "coro/coro-internal.h"
 
-static void *resolve_sym(const char *name)
-{
-	void *p = dlsym(RTLD_NEXT, name);
-
-	__asm__ volatile("" : : "r"(p) : "memory"); /* keep dlsym out of tail position */
-	if (!p)
-		co__die("cannot find libc's %s", name);
-	return p;
-}
-
-typedef int getaddrinfo_fn(const char *, const char *, const struct addrinfo *,
-			   struct addrinfo **);
-typedef struct hostent *gethostbyname_fn(const char *);
-
-static getaddrinfo_fn *real_getaddrinfo(void)
-{
-	static getaddrinfo_fn *p;
-	getaddrinfo_fn *f = __atomic_load_n(&p, __ATOMIC_RELAXED);
-
-	if (!f) {
-		f = (getaddrinfo_fn *)resolve_sym("getaddrinfo");
-		__atomic_store_n(&p, f, __ATOMIC_RELAXED);
-	}
-	return f;
-}
-
-static gethostbyname_fn *real_gethostbyname(void)
-{
-	static gethostbyname_fn *p;
-	gethostbyname_fn *f = __atomic_load_n(&p, __ATOMIC_RELAXED);
-
-	if (!f) {
-		f = (gethostbyname_fn *)resolve_sym("gethostbyname");
-		__atomic_store_n(&p, f, __ATOMIC_RELAXED);
-	}
-	return f;
-}
+CO__LIBC(int, getaddrinfo, (const char *, const char *, const struct addrinfo *,
+			    struct addrinfo **))
+CO__LIBC(struct hostent *, gethostbyname, (const char *))
 
 /* ---- servers ------------------------------------------------------------ */
 
