@@ -55,7 +55,8 @@ static void place(struct co__wheel *w, struct co__timer *t)
 	level = (unsigned)(63 - __builtin_clzll(diff)) / 8;
 	slot = (unsigned)(t->expires >> (8 * level)) & (CO__WHEEL_SLOTS - 1);
 	t->where = (uint16_t)(level * CO__WHEEL_SLOTS + slot);
-	if (!w->slot[level][slot] || t->expires < w->earliest[level][slot])
+	/* (Level 0: a slot is one millisecond, its start is its deadline.) */
+	if (level && (!w->slot[level][slot] || t->expires < w->earliest[level][slot]))
 		w->earliest[level][slot] = t->expires;
 	list_push(&w->slot[level][slot], t);
 	w->bitmap[level][slot / 64] |= 1ull << (slot % 64);
