@@ -19,6 +19,7 @@ PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 
 CROSS      ?=
@@ -209,14 +210,17 @@ install: all
 	ln -sf libcoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcoro.so
 	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/coro/
 	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man3
+	install -m 644 packaging/man/libcoro.3 $(DESTDIR)$(MANDIR)/man3/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libcoro.a $(DESTDIR)$(LIBDIR)/libcoro.so* \
 		$(DESTDIR)$(PKGCONFIGDIR)/coro.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/coro
+	rm -f $(DESTDIR)$(MANDIR)/man3/libcoro.3
 
 # Every Debian package the build, tests, benchmarks and CI use.
-DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 \
+DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 man-db \
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
         libboost-context-dev libyaml-dev libsystemd-dev libcurl4-openssl-dev \
         libc-ares-dev libjansson-dev

@@ -48,6 +48,10 @@ C
 	[ -f "$DEST/opt/coro/include/coro/co_routine.h" ]
 	run grep -x 'prefix=/opt/coro' "$DEST/opt/coro/lib/pkgconfig/coro.pc"
 	[ "$status" -eq 0 ]
+	[ -f "$DEST/opt/coro/share/man/man3/libcoro.3" ]
+	run man -l "$DEST/opt/coro/share/man/man3/libcoro.3"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"co_create"* ]]
 }
 
 @test "a libco program builds with pkg-config and runs (shared library)" {
