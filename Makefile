@@ -57,13 +57,22 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(LIB_ASM:%.S=$(BUILD)/pic/%.o)
 
 STATIC := $(BUILD)/libcoro.a
+
+# The job configuration (config/): an internal static library, with libyaml
+# and libcurl's URL parser. Native builds only (no arm64 libyaml here).
+CONFIG_SRC  := $(wildcard config/*.c)
+CONFIG_OBJ  := $(CONFIG_SRC:%.c=$(BUILD)/obj/%.o)
+CONFIG_LIB  := $(BUILD)/libcoroconfig.a
+CONFIG_LIBS := -lyaml -lcurl
+COCTL       := $(BUILD)/coctl
 SHARED := $(BUILD)/libcoro.so.$(VERSION)
 PC     := $(BUILD)/coro.pc
 
 # Unit tests: tests/unit/test-NAME.c, each with the TAP runner; a few need
 # an extra object (assembly helpers, the C++ compatibility test).
-# Tests of c-ares and libcurl run natively only (the cross build has neither).
-NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c
+# Tests of c-ares, libcurl and the configuration run natively only (the
+# cross build has none of them).
+NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c tests/unit/test-config.c
 UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_CXX   := $(if $(CROSS),,$(BUILD)/tests/test-compat-cxx)
@@ -73,12 +82,23 @@ UNIT_ALL   := $(UNIT_BIN) $(UNIT_CXX)
 BENCH_SRC  := $(wildcard tests/bench/bench-*.c)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: FORCE all check check-native check-bats check-aarch64 check-valgrind bench install \
+.PHONY: FORCE fuzz all check check-native check-bats check-aarch64 check-valgrind bench install \
         uninstall deps run clean tests
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(STATIC) $(BUILD)/libcoro.so $(PC)
+all: $(STATIC) $(BUILD)/libcoro.so $(PC) $(if $(CROSS)$(if $(wildcard cli/*.c),,none),,$(COCTL))
+
+$(CONFIG_LIB): $(CONFIG_OBJ) Makefile
+	@rm -f $@
+	$(AR) rcs $@ $(CONFIG_OBJ)
+
+# coctl: the control CLI (cli/), one binary.
+COCTL_SRC := $(wildcard cli/*.c)
+$(COCTL): $(COCTL_SRC) $(wildcard cli/*.h config/*.h coro/*.h) $(CONFIG_LIB) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DCORO_VERSION='"$(VERSION)"' $(ALL_LDFLAGS) -o $@ $(COCTL_SRC) \
+		$(CONFIG_LIB) $(STATIC) $(CONFIG_LIBS) $(LIBS)
 
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(@D)
@@ -141,6 +161,9 @@ $(BUILD)/tests/test-regs: $(BUILD)/tests/test-regs.o $(BUILD)/tests/regs-asm.o $
 $(BUILD)/tests/test-curl: $(BUILD)/tests/test-curl.o $(TAP_OBJ) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl
 
+$(BUILD)/tests/test-config: $(BUILD)/tests/test-config.o $(TAP_OBJ) $(CONFIG_LIB) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(LIBS)
+
 $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(TAP_OBJ) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -190,15 +213,34 @@ check-valgrind: tests
 
 BENCH_CFLAGS := -std=gnu11 $(WARN) -I. -O2 -g
 
-$(BUILD)/bench/%: tests/bench/%.c $(wildcard tests/bench/*.h coro/*.h) $(STATIC)
+$(BUILD)/bench/%: tests/bench/%.c $(wildcard tests/bench/*.h coro/*.h config/*.h) $(STATIC) $(CONFIG_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) -o $@ $< $(STATIC) $(LIBS) -lboost_context
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(CONFIG_LIB) $(STATIC) $(CONFIG_LIBS) $(LIBS) -lboost_context
 
 # Benchmarks measure the plain optimised build, with fixed flags (-O2) so
 # that figures compare across commits whatever CFLAGS a user sets.
 bench: $(BENCH_BIN)
 	@if [ -n "$(SANITIZE)" ]; then echo "make bench: measures the plain build; drop SANITIZE" >&2; exit 2; fi
 	BUILD=$(BUILD) tests/bench/run
+
+# ---- fuzzing -------------------------------------------------------------
+
+# libFuzzer (clang) on the configuration loader, under ASan and UBSan, for a
+# bounded time from the seed corpus in tests/fuzz/corpus/config.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build/fuzz
+FUZZ_FLAGS   := -std=gnu11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ_DIR)/fuzz-config: tests/fuzz/fuzz-config.c $(CONFIG_SRC) $(wildcard config/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz-config.c $(CONFIG_SRC) $(CONFIG_LIBS)
+
+fuzz: $(FUZZ_DIR)/fuzz-config
+	@mkdir -p $(FUZZ_DIR)/corpus-config
+	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_DIR)/fuzz-config -max_total_time=$(FUZZ_SECONDS) \
+		-timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+		$(FUZZ_DIR)/corpus-config tests/fuzz/corpus/config
 
 # ---- install, deps, demo -------------------------------------------------
 
@@ -210,6 +252,8 @@ install: all
 	ln -sf libcoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcoro.so
 	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/coro/
 	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)/
+	install -d $(DESTDIR)$(PREFIX)/bin
+	$(if $(wildcard $(COCTL)),install -m 755 $(COCTL) $(DESTDIR)$(PREFIX)/bin/)
 	install -d $(DESTDIR)$(MANDIR)/man3
 	install -m 644 packaging/man/libcoro.3 $(DESTDIR)$(MANDIR)/man3/
 
@@ -217,13 +261,13 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libcoro.a $(DESTDIR)$(LIBDIR)/libcoro.so* \
 		$(DESTDIR)$(PKGCONFIGDIR)/coro.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/coro
-	rm -f $(DESTDIR)$(MANDIR)/man3/libcoro.3
+	rm -f $(DESTDIR)$(MANDIR)/man3/libcoro.3 $(DESTDIR)$(PREFIX)/bin/coctl
 
 # Every Debian package the build, tests, benchmarks and CI use.
 DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 man-db \
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
         libboost-context-dev libyaml-dev libsystemd-dev libcurl4-openssl-dev \
-        libc-ares-dev libjansson-dev
+        libc-ares-dev libjansson-dev clang libclang-rt-14-dev
 
 deps:
 	@if dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | grep -qv '^install ok installed$$' || \

@@ -1,0 +1,30 @@
+/*
+ * values.h (internal to config/): parsers of single values.
+ */
+#ifndef CORO_CONFIG_VALUES_H
+#define CORO_CONFIG_VALUES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A whole number written with digits only, at most max: 0, -EINVAL, -ERANGE. */
+int cfg__parse_uint(const char *text, uint64_t max, uint64_t *ret);
+/* Bytes: digits with an optional unit B, k, M, KiB, MiB. */
+int cfg__parse_size(const char *text, uint64_t *ret);
+/* true/false, yes/no, on/off (any case). */
+int cfg__parse_bool(const char *text, bool *ret);
+/*
+ * HOST:PORT, [IPV6]:PORT, or (port_required false) a host alone, which gets
+ * default_port. Returns NULL, or what is wrong (a static string).
+ */
+const char *cfg__parse_hostport(const char *text, bool port_required, uint16_t default_port,
+				char *host, size_t hostsize, uint16_t *port);
+/* NULL if url is an http(s) URL with a host, else what is wrong. */
+const char *cfg__check_url(const char *url);
+/* A job name: [A-Za-z0-9_.-]{1,64}. */
+bool cfg__name_ok(const char *name);
+/* The candidate word is most likely a typo of, or NULL. */
+const char *cfg__suggest(const char *word, const char *const *candidates, size_t n);
+
+#endif
