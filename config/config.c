@@ -113,6 +113,7 @@ struct load {
 	struct cfg_ctx ctx;
 	struct config_full *cfg;
 	struct defaults global;  /* the main file's */
+	struct cfg_arena main_tree; /* the main file's tree: global points into it */
 };
 
 void cfg__error_at(struct cfg_ctx *ctx, unsigned line, unsigned column, const char *fmt, ...)
@@ -988,8 +989,10 @@ static int load_text(struct load *ld, const char *name, const char *data, size_t
 	ld->ctx.job = NULL;
 	memset(&file_defaults, 0, sizeof file_defaults);
 	err = cfg__parse_tree(&ld->ctx, data, len, &root);
-	if (err == -ENOMEM)
+	if (err == -ENOMEM) {
+		cfg__arena_free(&ld->ctx.arena);
 		return err;
+	}
 	if (err < 0 || !root)
 		goto out;
 	if (root->kind != NODE_MAP) {
@@ -1036,7 +1039,14 @@ static int load_text(struct load *ld, const char *name, const char *data, size_t
 		}
 	}
 out:
-	cfg__arena_free(&ld->ctx.arena);
+	if (main) {
+		/* Its defaults apply to the drop-ins still to come: keep its tree. */
+		cfg__arena_free(&ld->main_tree);
+		ld->main_tree = ld->ctx.arena;
+		ld->ctx.arena.head = NULL;
+	} else {
+		cfg__arena_free(&ld->ctx.arena);
+	}
 	return 0;
 }
 
@@ -1224,6 +1234,8 @@ static int load_end(struct load *ld, int err, struct config **ret)
 	sort_errors(ld->ctx.errs);
 	if (!err && ld->ctx.nerrors)
 		err = -EINVAL;
+	cfg__arena_free(&ld->main_tree);
+	cfg__arena_free(&ld->ctx.arena);
 	free(ld);
 	free(c->names);
 	c->names = NULL;
