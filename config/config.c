@@ -73,11 +73,61 @@ const char *job_type_name(enum job_type type)
 	return (unsigned)type < COUNT(type_names) ? type_names[type] : "?";
 }
 
+/* key_names in byte order, for a binary search (keys are looked up a lot). */
+static const struct {
+	const char *name;
+	enum key key;
+} keys_sorted[NKEYS] = {
+	{ "body", K_BODY },
+	{ "command", K_COMMAND },
+	{ "enabled", K_ENABLED },
+	{ "env", K_ENV },
+	{ "every", K_EVERY },
+	{ "expect", K_EXPECT },
+	{ "expect_answer", K_EXPECT_ANSWER },
+	{ "expect_body", K_EXPECT_BODY },
+	{ "expect_body_regex", K_EXPECT_BODY_REGEX },
+	{ "expect_rcode", K_EXPECT_RCODE },
+	{ "expect_status", K_EXPECT_STATUS },
+	{ "failures_before_down", K_FAILURES_BEFORE_DOWN },
+	{ "follow_redirects", K_FOLLOW_REDIRECTS },
+	{ "headers", K_HEADERS },
+	{ "jitter", K_JITTER },
+	{ "kill_grace", K_KILL_GRACE },
+	{ "labels", K_LABELS },
+	{ "method", K_METHOD },
+	{ "name", K_NAME },
+	{ "output_limit", K_OUTPUT_LIMIT },
+	{ "query", K_QUERY },
+	{ "record", K_RECORD },
+	{ "retries", K_RETRIES },
+	{ "retry_delay", K_RETRY_DELAY },
+	{ "send", K_SEND },
+	{ "server", K_SERVER },
+	{ "successes_before_up", K_SUCCESSES_BEFORE_UP },
+	{ "target", K_TARGET },
+	{ "timeout", K_TIMEOUT },
+	{ "tls_verify", K_TLS_VERIFY },
+	{ "type", K_TYPE },
+	{ "url", K_URL },
+	{ "workdir", K_WORKDIR },
+};
+
 static int key_index(const char *name)
 {
-	for (int k = 0; k < NKEYS; k++)
-		if (strcmp(key_names[k], name) == 0)
-			return k;
+	size_t lo = 0, hi = NKEYS;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, keys_sorted[mid].name);
+
+		if (!c)
+			return (int)keys_sorted[mid].key;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
 	return -1;
 }
 
