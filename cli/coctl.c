@@ -1,0 +1,257 @@
+/*
+ * coctl.c: coro-runner's command-line tool: global options, the command
+ * table and the dispatch. The commands themselves are in their own files.
+ *
+ * This version has the offline commands only (check); the ones that talk to
+ * the daemon over its control socket (shared/SPEC.md section 5) arrive with
+ * the daemon. They are in the table already, so that `coctl list` says the
+ * command is not in this version rather than that it does not exist, and so
+ * that adding one is filling in its run function.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/coctl.h"
+
+#ifndef CORO_VERSION
+#error "build with -DCORO_VERSION='\"x.y.z\"', as the Makefile does"
+#endif
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+	{ "check",  "validate configuration files, offline (like nginx -t)", cmd_check },
+	{ "help",   "show this help, or a command's",                        cmd_help },
+	/* The daemon's commands (shared/SPEC.md section 5), not yet here. */
+	{ "list",   "list jobs with their state",                            NULL },
+	{ "status", "show jobs in detail, with their recent history",        NULL },
+	{ "add",    "add jobs at run time",                                  NULL },
+	{ "kill",   "cancel and remove jobs",                                NULL },
+	{ "pause",  "stop scheduling jobs",                                  NULL },
+	{ "resume", "schedule paused jobs again",                            NULL },
+	{ "run",    "run a job now and wait for its result",                 NULL },
+	{ "reload", "make the daemon re-read its configuration",             NULL },
+	{ "stats",  "show the daemon's figures",                             NULL },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Levenshtein distance of two short words, capped at 3 (enough to suggest). */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned row[16], prev, tmp;
+
+	if (la >= 16 || lb >= 16)
+		return 3;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned best = prev + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb] < 3 ? row[lb] : 3;
+}
+
+/* The command closest to a misspelt name, or NULL if none is close. */
+static const char *suggest_command(const char *name)
+{
+	const char *best = NULL;
+	/* Short words are close to too many others: allow one edit there. */
+	unsigned best_distance = strlen(name) <= 4 ? 2 : 3;
+
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		unsigned d = edit_distance(name, commands[i].name);
+
+		if (d < best_distance) {
+			best = commands[i].name;
+			best_distance = d;
+		}
+	}
+	return best;
+}
+
+static int unknown_command(const char *context, const char *name)
+{
+	const char *suggestion = suggest_command(name);
+
+	if (suggestion)
+		return usage_error(NULL, "%sunknown command '%s' (did you mean '%s'?)", context,
+				   name, suggestion);
+	return usage_error(NULL, "%sunknown command '%s'", context, name);
+}
+
+int usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("coctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (command)
+		fprintf(stderr, "\nTry 'coctl %s --help' for more information.\n", command);
+	else
+		fputs("\nTry 'coctl --help' for more information.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/*
+ * Whether getopt stopped inside a group of short options ("-qx"): it then
+ * leaves optind on that word instead of past it.
+ */
+static bool inside_short_group(char **argv)
+{
+	const char *w = argv[optind];
+
+	return w && w[0] == '-' && w[1] && w[1] != '-' && optopt && strchr(w + 1, optopt);
+}
+
+int option_error(const char *command, int ret, char **argv)
+{
+	/* Usually getopt_long leaves optind past the word it refused. */
+	const char *word = inside_short_group(argv) ? argv[optind] : argv[optind - 1];
+	const char *prefix = command ? command : "";
+	const char *colon = command ? ": " : "";
+	char shortopt[3] = { '-', (char)optopt, '\0' };
+	int len;
+
+	if (strncmp(word, "--", 2) == 0) {
+		len = (int)strcspn(word, "=");  /* --name=value: the name */
+		/* A known long option given a value it does not take. */
+		if (ret == '?' && optopt)
+			return usage_error(command, "%s%soption '%.*s' takes no argument", prefix,
+					   colon, len, word);
+	} else {
+		word = shortopt;
+		len = 2;
+	}
+	if (ret == ':')
+		return usage_error(command, "%s%soption '%.*s' needs an argument", prefix, colon,
+				   len, word);
+	return usage_error(command, "%s%sunknown option '%.*s'", prefix, colon, len, word);
+}
+
+static const char *not_yet_available(void)
+{
+	return "needs the daemon coro-runnerd, which this version (" CORO_VERSION
+	       ") does not have yet; 'coctl check' works without it";
+}
+
+static void print_help(FILE *out)
+{
+	fputs("Usage: coctl [--help] [--version] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Control coro-runner, the job runner. Commands:\n", out);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (commands[i].run)
+			fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fputs("\nComing with the daemon (coro-runnerd), not in this version:\n", out);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!commands[i].run)
+			fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
+	      "Options:\n"
+	      "  -h, --help     show this help and exit\n"
+	      "      --version  show the version and exit\n"
+	      "\n"
+	      "'coctl COMMAND --help' describes a command.\n"
+	      "Exit status: 0 success, 1 command failed, 2 usage error,\n"
+	      "3 daemon not reachable, 4 no such job. See coctl(1).\n", out);
+}
+
+/* `coctl help [COMMAND]`: coctl's help, or COMMAND's (as COMMAND --help). */
+static int cmd_help(int argc, char **argv)
+{
+	const struct command *cmd;
+	char *help_argv[] = { NULL, "--help", NULL };
+
+	if (argc > 2)
+		return usage_error("help", "help: too many arguments: give one command");
+	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		print_help(stdout);
+		return EXIT_OK;
+	}
+	cmd = find_command(argv[1]);
+	if (!cmd)
+		return unknown_command("help: ", argv[1]);
+	if (!cmd->run)
+		return usage_error(NULL, "%s: %s", cmd->name, not_yet_available());
+	help_argv[0] = (char *)cmd->name;
+	optind = 0;
+	return cmd->run(2, help_argv);
+}
+
+/* Reports a failed write to stdout (a full disk, a closed pipe) once. */
+static int finish_stdout(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "coctl: cannot write the output: %s\n", strerror(errno));
+		return status == EXIT_OK ? EXIT_FAILED : status;
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "help",    no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct command *cmd;
+	int c;
+
+	/* "+": stop at the command; its options are its own. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			print_help(stdout);
+			return finish_stdout(EXIT_OK);
+		case 'V':
+			printf("coctl %s\n", CORO_VERSION);
+			return finish_stdout(EXIT_OK);
+		default:
+			return option_error(NULL, c, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error(NULL, "no command given");
+
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return unknown_command("", argv[optind]);
+	if (!cmd->run)
+		return usage_error(NULL, "%s: %s", cmd->name, not_yet_available());
+
+	/* The command parses argv from its own name on, with a fresh getopt. */
+	argc -= optind;
+	argv += optind;
+	optind = 0;
+	return finish_stdout(cmd->run(argc, argv));
+}
