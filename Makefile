@@ -254,14 +254,17 @@ install: all
 	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)/
 	install -d $(DESTDIR)$(PREFIX)/bin
 	$(if $(wildcard $(COCTL)),install -m 755 $(COCTL) $(DESTDIR)$(PREFIX)/bin/)
-	install -d $(DESTDIR)$(MANDIR)/man3
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5
 	install -m 644 packaging/man/libcoro.3 $(DESTDIR)$(MANDIR)/man3/
+	$(if $(wildcard packaging/man/coctl.1),install -m 644 packaging/man/coctl.1 $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(wildcard packaging/man/coro-runner.yaml.5),install -m 644 packaging/man/coro-runner.yaml.5 $(DESTDIR)$(MANDIR)/man5/)
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libcoro.a $(DESTDIR)$(LIBDIR)/libcoro.so* \
 		$(DESTDIR)$(PKGCONFIGDIR)/coro.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/coro
-	rm -f $(DESTDIR)$(MANDIR)/man3/libcoro.3 $(DESTDIR)$(PREFIX)/bin/coctl
+	rm -f $(DESTDIR)$(MANDIR)/man3/libcoro.3 $(DESTDIR)$(PREFIX)/bin/coctl \
+		$(DESTDIR)$(MANDIR)/man1/coctl.1 $(DESTDIR)$(MANDIR)/man5/coro-runner.yaml.5
 
 # Every Debian package the build, tests, benchmarks and CI use.
 DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 man-db \

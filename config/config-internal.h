@@ -41,6 +41,7 @@ struct cfg_ctx {
 	size_t nerrors;           /* errors found in this load */
 	const char *file;         /* name errors give (owned by the config) */
 	const char *job;          /* job the errors are about, or NULL */
+	const char *section;      /* or the part of the file ("defaults"), or NULL */
 };
 
 /* Records an error at a position of the current file ("job \"x\": " prefixed). */

@@ -183,6 +183,8 @@ void cfg__error_at(struct cfg_ctx *ctx, unsigned line, unsigned column, const ch
 	va_end(ap);
 	if (!line) /* about the whole file */
 		n = asprintf(&text, "%s: %s", ctx->file, msg);
+	else if (ctx->section)
+		n = asprintf(&text, "%s:%u:%u: %s: %s", ctx->file, line, column, ctx->section, msg);
 	else if (ctx->job)
 		n = asprintf(&text, "%s:%u:%u: job \"%s\": %s", ctx->file, line, column, ctx->job, msg);
 	else
@@ -201,7 +203,8 @@ void cfg__error_at(struct cfg_ctx *ctx, unsigned line, unsigned column, const ch
 		ctx->errs->v = v;
 	}
 	ctx->errs->v[ctx->errs->n].text = text;
-	ctx->errs->v[ctx->errs->n].where.file = ctx->file;
+	/* Its own copy: the configuration (and its names) is gone on failure. */
+	ctx->errs->v[ctx->errs->n].where.file = strdup(ctx->file);
 	ctx->errs->v[ctx->errs->n].where.line = line;
 	ctx->errs->v[ctx->errs->n].where.column = column;
 	ctx->errs->n++;
@@ -656,6 +659,7 @@ static void read_defaults(struct load *ld, const struct node *map, struct defaul
 		ERR(ld, map, "\"defaults\": expected a mapping of job keys, not %s", kind_name(map));
 		return;
 	}
+	ld->ctx.section = "defaults";
 	map_keys_unique(ld, map);
 	for (size_t i = 0; i < map->nkids; i += 2) {
 		const struct node *k = map->kids[i], *v = map->kids[i + 1];
@@ -669,13 +673,13 @@ static void read_defaults(struct load *ld, const struct node *map, struct defaul
 			const char *hint = cfg__suggest(k->value, key_names, NKEYS);
 
 			if (hint)
-				ERR(ld, k, "defaults: unknown key \"%s\" (did you mean \"%s\"?)", k->value, hint);
+				ERR(ld, k, "unknown key \"%s\" (did you mean \"%s\"?)", k->value, hint);
 			else
-				ERR(ld, k, "defaults: unknown key \"%s\"", k->value);
+				ERR(ld, k, "unknown key \"%s\"", k->value);
 			continue;
 		}
 		if (idx == K_NAME) {
-			ERR(ld, k, "defaults: \"name\" cannot have a default: every job names itself");
+			ERR(ld, k, "\"name\" cannot have a default: every job names itself");
 			continue;
 		}
 		/* Check the value now, once, where it is written. */
@@ -687,8 +691,8 @@ static void read_defaults(struct load *ld, const struct node *map, struct defaul
 			if (!want_scalar(ld, v, "type", "http, tcp, dns or exec") ||
 			    word_index(v->value, type_names, COUNT(type_names)) < 0) {
 				if (v->kind == NODE_SCALAR)
-					ERR(ld, v, "defaults: unknown job type \"%s\" (expected http, tcp, dns "
-						   "or exec)", v->value);
+					ERR(ld, v, "unknown job type \"%s\" (expected http, tcp, dns or exec)",
+					    v->value);
 				d->bad[idx] = true;
 			}
 			continue;
@@ -696,6 +700,7 @@ static void read_defaults(struct load *ld, const struct node *map, struct defaul
 		if (!apply(ld, &scratch, (enum key)idx, v))
 			d->bad[idx] = true;
 	}
+	ld->ctx.section = NULL;
 }
 
 /* ---- jobs --------------------------------------------------------------- */
@@ -1180,11 +1185,13 @@ static int load_dir(struct load *ld, const char *dir)
 	int err = 0;
 
 	if (!d) {
-		if (errno != ENOENT) {
+		int why = errno;
+
+		if (why != ENOENT) {
 			ld->ctx.file = keep_file(ld, dir);
 			if (!ld->ctx.file)
 				return -ENOMEM;
-			cfg__error_at(&ld->ctx, 0, 0, "cannot read the directory: %s", strerror(errno));
+			cfg__error_at(&ld->ctx, 0, 0, "cannot read the directory: %s", strerror(why));
 		}
 		return 0;
 	}
@@ -1209,7 +1216,7 @@ static int load_dir(struct load *ld, const char *dir)
 		n++;
 	}
 	closedir(d);
-	if (!err)
+	if (!err && n)
 		qsort(names, n, sizeof *names, by_name);
 	for (size_t i = 0; i < n; i++) {
 		if (!err)
@@ -1260,7 +1267,10 @@ static void sort_errors(struct cfg_errors *errs)
 	while (start < errs->n) {
 		size_t end = start;
 
-		while (end < errs->n && errs->v[end].where.file == errs->v[start].where.file)
+		while (end < errs->n && errs->v[end].where.file && errs->v[start].where.file &&
+		       strcmp(errs->v[end].where.file, errs->v[start].where.file) == 0)
+			end++;
+		if (end == start)
 			end++;
 		/* Insertion sort: stable, and a file's errors are few and mostly in order. */
 		for (size_t i = start + 1; i < end; i++) {
@@ -1369,8 +1379,10 @@ void cfg_errors_free(struct cfg_errors *errs)
 {
 	if (!errs)
 		return;
-	for (size_t i = 0; i < errs->n; i++)
+	for (size_t i = 0; i < errs->n; i++) {
 		free(errs->v[i].text);
+		free((char *)errs->v[i].where.file);
+	}
 	free(errs->v);
 	memset(errs, 0, sizeof *errs);
 }
