@@ -177,8 +177,11 @@ tests: all $(UNIT_ALL)
 PROVE := prove --timer --exec
 
 check: check-native
+ifeq ($(CROSS),)
+check: check-bats
+endif
 ifeq ($(SANITIZE)$(CROSS),)
-check: check-bats check-aarch64
+check: check-aarch64
 endif
 
 check-native: tests
@@ -187,7 +190,8 @@ check-native: tests
 # Integration tests (bats): they drive make, the installed library, later
 # the daemon and the CLI.
 check-bats: all
-	env -u MAKEFLAGS -u MAKELEVEL $(PROVE) 'bats --tap' $(wildcard tests/bats/*.bats)
+	env -u MAKEFLAGS -u MAKELEVEL -u SANITIZE -u BUILD -u CROSS COCTL=$(abspath $(COCTL)) $(SANITIZE_ENV) \
+		$(PROVE) 'bats --tap' $(wildcard tests/bats/*.bats)
 
 SANITIZE_ENV := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
