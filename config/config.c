@@ -895,10 +895,16 @@ static void read_job(struct load *ld, const struct node *map, size_t index,
 			ok = false;
 		}
 	}
-	if (t < 0 || !ok) {
-		/* Still check the values it has, to report everything at once. */
-		if (t < 0)
-			return;
+	if (t < 0) {
+		/* No type: still check the keys every job has, to report everything at once. */
+		struct job scratch;
+
+		memset(&scratch, 0, sizeof scratch);
+		for (int k = K_EVERY; k <= K_ENABLED; k++)
+			if (own[k])
+				apply(ld, &scratch, (enum key)k, own[k]);
+		ld->ctx.job = NULL;
+		return;
 	}
 
 	j = job_new(ld);

@@ -17,6 +17,8 @@
 
 /* ---- arena -------------------------------------------------------------- */
 
+#define ARENA_CHUNK (256u << 10)
+
 struct arena_chunk {
 	struct arena_chunk *next;
 	size_t used, size;
@@ -29,7 +31,12 @@ void *cfg__alloc(struct cfg_arena *a, size_t size)
 
 	size = (size + 15) & ~(size_t)15;
 	if (!c || c->size - c->used < size) {
-		size_t want = size > 60000 ? size : 60000;
+		/*
+		 * Chunks above glibc's mmap threshold (128 KiB): each is its own
+		 * mapping, given back to the system when the arena is freed
+		 * instead of stranding heap pages between long-lived strings.
+		 */
+		size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
 
 		c = malloc(sizeof *c + want);
 		if (!c)
