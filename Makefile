@@ -65,6 +65,13 @@ CONFIG_OBJ  := $(CONFIG_SRC:%.c=$(BUILD)/obj/%.o)
 CONFIG_LIB  := $(BUILD)/libcoroconfig.a
 CONFIG_LIBS := -lyaml -lcurl
 COCTL       := $(BUILD)/coctl
+
+# The daemon's parts (daemon/, but main.c): an internal static library for
+# the daemon and its tests. Native builds only.
+DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
+DAEMON_LIB  := $(BUILD)/libcororunnerd.a
+DAEMON_LIBS := -lcurl -lcares
 SHARED := $(BUILD)/libcoro.so.$(VERSION)
 PC     := $(BUILD)/coro.pc
 
@@ -72,7 +79,8 @@ PC     := $(BUILD)/coro.pc
 # an extra object (assembly helpers, the C++ compatibility test).
 # Tests of c-ares, libcurl and the configuration run natively only (the
 # cross build has none of them).
-NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c tests/unit/test-config.c
+NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c tests/unit/test-config.c \
+               $(wildcard tests/unit/test-probe*.c)
 UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_CXX   := $(if $(CROSS),,$(BUILD)/tests/test-compat-cxx)
@@ -88,6 +96,10 @@ BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 .SECONDARY:
 
 all: $(STATIC) $(BUILD)/libcoro.so $(PC) $(if $(CROSS)$(if $(wildcard cli/*.c),,none),,$(COCTL))
+
+$(DAEMON_LIB): $(DAEMON_OBJ) Makefile
+	@rm -f $@
+	$(AR) rcs $@ $(DAEMON_OBJ)
 
 $(CONFIG_LIB): $(CONFIG_OBJ) Makefile
 	@rm -f $@
@@ -163,6 +175,9 @@ $(BUILD)/tests/test-curl: $(BUILD)/tests/test-curl.o $(TAP_OBJ) $(STATIC)
 
 $(BUILD)/tests/test-config: $(BUILD)/tests/test-config.o $(TAP_OBJ) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(LIBS)
+
+$(BUILD)/tests/test-probe%: $(BUILD)/tests/test-probe%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(TAP_OBJ) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
