@@ -32,7 +32,8 @@ struct exec_run {
 	struct probe *p;
 	int out;               /* the pipe's read end, or -1 at its end */
 	size_t limit;          /* output_limit */
-	char *buf;             /* limit + 1 bytes */
+	char *buf;             /* cap + 1 bytes (heap), grown as output comes */
+	size_t cap;
 	size_t len;
 	bool truncated;
 	bool exited;           /* the child is a zombie (or reaped) */
@@ -122,6 +123,9 @@ static int setup_actions(posix_spawn_file_actions_t *fa, const struct job_exec *
 		rc = posix_spawn_file_actions_adddup2(fa, wr, STDOUT_FILENO);
 	if (rc == 0)
 		rc = posix_spawn_file_actions_adddup2(fa, wr, STDERR_FILENO);
+	/* Nothing of the daemon's beyond these three, even without O_CLOEXEC. */
+	if (rc == 0)
+		rc = posix_spawn_file_actions_addclosefrom_np(fa, STDERR_FILENO + 1);
 	if (rc == 0 && x->workdir)
 		rc = posix_spawn_file_actions_addchdir_np(fa, x->workdir);
 	if (rc != 0) {
@@ -212,22 +216,42 @@ fail_env:
 	return rc;
 }
 
+/* Makes room for more output, up to the limit; false if there is none. */
+static bool grow(struct exec_run *r)
+{
+	size_t cap;
+	char *b;
+
+	if (r->len < r->cap)
+		return true;
+	if (r->cap >= r->limit)
+		return false;
+	cap = r->cap ? r->cap * 2 : 4096;
+	if (cap > r->limit)
+		cap = r->limit;
+	b = realloc(r->buf, cap + 1);
+	if (!b)
+		return false;
+	r->buf = b;
+	r->cap = cap;
+	return true;
+}
+
 /* Reads what the pipe holds now; keeps up to the limit and drops the rest. */
 static void drain(struct exec_run *r)
 {
 	char scratch[4096];
 
 	while (r->out >= 0) {
-		size_t room = r->limit - r->len;
-		char *to = room ? r->buf + r->len : scratch;
-		ssize_t n = read(r->out, to, room && room < sizeof scratch ? room : sizeof scratch);
+		bool keep = grow(r);
+		ssize_t n = keep ? read(r->out, r->buf + r->len, r->cap - r->len)
+				 : read(r->out, scratch, sizeof scratch);
 
 		if (n > 0) {
-			if (room) {
+			if (keep)
 				r->len += (size_t)n;
-			} else {
+			else
 				r->truncated = true;
-			}
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -359,7 +383,8 @@ int probe_exec(struct probe *p)
 	if (p->cancelled)
 		return -ECANCELED;
 	r.limit = x->output_limit;
-	r.buf = malloc(r.limit + 1);
+	/* Grown up to the limit (16 MiB at most) only as the command writes. */
+	r.buf = malloc(1);
 	if (!r.buf)
 		return -ENOMEM;
 	rc = spawn(p, &r);

@@ -4,6 +4,7 @@
  * SIGKILL for a child that ignores it), a cancel; and never a zombie left.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,6 +97,45 @@ TEST(exec_output_limit)
 	ASSERT_EQ(t.p.result.output_len, 10);
 	ASSERT_STR_EQ(t.p.result.output, "0123456789");
 	ASSERT(t.p.result.output_truncated);
+	pt_done(&t);
+}
+
+TEST(exec_output_grows)
+{
+	struct probe_test t = { 0 };
+
+	/* 10,000 bytes under the default 64 KiB, then 100,000 over it. */
+	pt_load(&t, JOB "    command: [/bin/sh, -c, 'i=0; while [ $i -lt 1000 ]; do "
+		"echo 012345678; i=$((i+1)); done']\n", "5s");
+	run_ok(&t);
+	ASSERT(t.p.result.ok);
+	ASSERT_EQ(t.p.result.output_len, 10000);
+	ASSERT_EQ(strlen(t.p.result.output), 10000);
+	ASSERT(!t.p.result.output_truncated);
+	pt_done(&t);
+	memset(&t, 0, sizeof t);
+	pt_load(&t, JOB "    command: [/bin/sh, -c, 'i=0; while [ $i -lt 10000 ]; do "
+		"echo 012345678; i=$((i+1)); done']\n", "5s");
+	run_ok(&t);
+	ASSERT(t.p.result.ok);
+	ASSERT_EQ(t.p.result.output_len, 65536);
+	ASSERT_EQ(strlen(t.p.result.output), 65536);
+	ASSERT(t.p.result.output_truncated);
+	pt_done(&t);
+}
+
+TEST(exec_no_inherited_fds)
+{
+	struct probe_test t = { 0 };
+	int fd = open("/dev/null", O_RDONLY); /* without O_CLOEXEC */
+
+	ASSERT(fd > 2);
+	pt_load(&t, JOB "    command: [/bin/sh, -c, 'ls /proc/self/fd | wc -l']\n", "2s");
+	run_ok(&t);
+	ASSERT(t.p.result.ok);
+	/* 0, 1, 2, and ls's own directory. */
+	ASSERT_STR_EQ(t.p.result.output, "4\n");
+	close(fd);
 	pt_done(&t);
 }
 
