@@ -337,16 +337,6 @@ static void wait_child(struct probe *p, struct exec_run *r)
 	}
 }
 
-static void format_ms(char *buf, size_t size, uint64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
-	else if (ms > 1000)
-		snprintf(buf, size, "%.1fs", (double)ms / 1000.0);
-	else
-		snprintf(buf, size, "%llums", (unsigned long long)ms);
-}
-
 static void set_result(struct probe *p, struct exec_run *r)
 {
 	struct probe_result *res = &p->result;
@@ -359,7 +349,7 @@ static void set_result(struct probe *p, struct exec_run *r)
 	res->exit_status = r->status;
 	r->buf = NULL;
 	if (r->term_sent) {
-		format_ms(t, sizeof t, p->job->timeout_ms);
+		config_format_duration(p->job->timeout_ms, t, sizeof t);
 		snprintf(res->error, PROBE_ERROR_MAX, "timeout after %s (%s)", t,
 			 r->term_sent == SIGTERM ? "terminated" : "killed");
 	} else if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0) {

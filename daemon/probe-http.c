@@ -45,7 +45,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	size_t len = size * n, take;
 
 	if (r->p->cancelled)
-		return CURL_WRITEFUNC_ERROR;
+		return 0; /* less than given: an error */
 	if (!r->want_body || r->len >= BODY_MAX)
 		return len;
 	take = len < BODY_MAX - r->len ? len : BODY_MAX - r->len;
@@ -59,7 +59,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 			cap = BODY_MAX + 1;
 		b = realloc(r->body, cap);
 		if (!b)
-			return CURL_WRITEFUNC_ERROR;
+			return 0; /* less than given: an error */
 		r->body = b;
 		r->cap = cap;
 	}
@@ -100,17 +100,6 @@ static int on_close_socket(void *arg, curl_socket_t fd)
 	return close(fd);
 }
 
-/* "3s", "300ms", "1.5s": how a timeout reads in an error. */
-static void format_ms(char *buf, size_t size, uint64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
-	else if (ms > 1000)
-		snprintf(buf, size, "%.1fs", (double)ms / 1000.0);
-	else
-		snprintf(buf, size, "%llums", (unsigned long long)ms);
-}
-
 /* The system's reason, as our errors spell it: "connection refused". */
 static void os_error(char *e, const char *what, int err)
 {
@@ -128,7 +117,7 @@ static void curl_error(struct probe *p, CURLcode rc, long os_errno)
 
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
-		format_ms(t, sizeof t, p->job->timeout_ms);
+		config_format_duration(p->job->timeout_ms, t, sizeof t);
 		snprintf(e, PROBE_ERROR_MAX, "timeout after %s", t);
 		return;
 	case CURLE_COULDNT_CONNECT:

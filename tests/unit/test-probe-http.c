@@ -16,6 +16,16 @@
 #define JOB "jobs:\n  - name: j\n    type: http\n    every: 10s\n    timeout: %s\n" \
 	    "    url: \"http://127.0.0.1:%d/x\"\n"
 
+/* The requests go to loopback, never through a proxy of the environment. */
+__attribute__((constructor)) static void no_proxy(void)
+{
+	static const char *const vars[] = { "http_proxy", "HTTP_PROXY", "https_proxy",
+					    "HTTPS_PROXY", "all_proxy", "ALL_PROXY" };
+
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		unsetenv(vars[i]);
+}
+
 static struct test_server start(const char *delay)
 {
 	const char *args[] = { "--delay", delay, NULL };
