@@ -72,11 +72,11 @@ static int fail(struct probe *p, const char *fmt, ...)
 
 static int fail_timeout(struct probe *p)
 {
-	uint64_t ms = p->job->timeout_ms;
+	char d[32];
 
-	if (ms % 1000 == 0)
-		return fail(p, "timeout after %llus", (unsigned long long)(ms / 1000));
-	return fail(p, "timeout after %llums", (unsigned long long)ms);
+	/* As the configuration writes it: "3s", "500ms", "1m30s". */
+	config_format_duration(p->job->timeout_ms, d, sizeof d);
+	return fail(p, "timeout after %s", d);
 }
 
 /* c-ares's message, lowercase first letter, no trailing period. */

@@ -54,11 +54,11 @@ static int fail(struct probe *p, const char *fmt, ...)
 
 static int fail_timeout(struct tcp_run *r)
 {
-	uint64_t ms = r->p->job->timeout_ms;
+	char d[32];
 
-	if (ms % 1000 == 0)
-		return fail(r->p, "timeout after %llus", (unsigned long long)(ms / 1000));
-	return fail(r->p, "timeout after %llums", (unsigned long long)ms);
+	/* As the configuration writes it: "3s", "500ms", "1m30s". */
+	config_format_duration(r->p->job->timeout_ms, d, sizeof d);
+	return fail(r->p, "timeout after %s", d);
 }
 
 /* strerror, lowercase first letter ("connection refused"). */
