@@ -329,7 +329,8 @@ static void wait_child(struct probe *p, struct exec_run *r)
 			}
 			continue;
 		}
-		timeout = (int)(deadline - now);
+		/* A timeout of weeks does not fit poll's int: wake once a minute. */
+		timeout = deadline - now > 60000 ? 60000 : (int)(deadline - now);
 		if (p->pidfd >= 0)
 			fds[n++] = (struct pollfd){ .fd = p->pidfd, .events = POLLIN };
 		else if (timeout > EXEC_POLL_FALLBACK_MS)
