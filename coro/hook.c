@@ -867,16 +867,25 @@ CO_API int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return r;
 	deadline = f->sndtimeo_ms ? co__deadline(f->sndtimeo_ms) : 0;
 	while (errno == EAGAIN && addr && addr->sa_family == AF_UNIX) {
-		if (deadline && co__now_ms() + pause > deadline)
-			return -1;
+		uint64_t now = co__now_ms(), step = pause;
+
+		/* Give up only once SO_SNDTIMEO has passed: never early. */
+		if (deadline) {
+			if (now >= deadline) {
+				errno = EAGAIN;
+				return -1;
+			}
+			if (deadline - now < step)
+				step = deadline - now;
+		}
 		if (hooked) {
-			why = co__sleep_until(loop, co__deadline((int64_t)pause));
+			why = co__sleep_until(loop, co__deadline((int64_t)step));
 			if (why != CO__WOKE_TIMEOUT) {
 				errno = wait_errno(why, EAGAIN);
 				return -1;
 			}
 		} else {
-			struct timespec ts = { 0, (long)pause * 1000000 };
+			struct timespec ts = { 0, (long)step * 1000000 };
 
 			real_nanosleep()(&ts, NULL);
 		}

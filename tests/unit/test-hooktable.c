@@ -152,7 +152,8 @@ static long long quick_ms(void)
 /*
  * Blocked for about ms: never less (the kernel's own timeouts may end up
  * to a tick early; ours may not), not much more, and in the hooked run the
- * ticker coroutine ran meanwhile.
+ * ticker coroutine ran meanwhile. A peer thread whose delay ends the wait
+ * is given 20 ms more than ms: its clock starts before the step's.
  */
 #define WAIT(ms)                                                             \
 	do {                                                                 \
@@ -423,7 +424,11 @@ TABLE_TEST(unix_connect_waits_for_backlog)
 	socklen_t len;
 	int l = socket(AF_UNIX, SOCK_STREAM, 0), a = socket(AF_UNIX, SOCK_STREAM, 0);
 	int b = socket(AF_UNIX, SOCK_STREAM, 0);
-	struct lu_peer peer = { .fd = l, .delay_ms = (int)timeo_ms(), .act = LU_ACCEPT };
+	/*
+	 * The peer's delay starts before the step's clock does: 20 ms more, so
+	 * that the step still lasts at least timeo_ms (the floor is exact).
+	 */
+	struct lu_peer peer = { .fd = l, .delay_ms = (int)timeo_ms() + 20, .act = LU_ACCEPT };
 
 	/* An abstract name: nothing to clean up. */
 	snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "coro-hooktable-%d-%s", (int)getpid(),
@@ -475,7 +480,7 @@ TABLE_TEST(peer_reset_while_blocked_in_read)
 	struct lu_peer peer;
 
 	lu_tcp_pair(&c, &s);
-	peer = (struct lu_peer){ .fd = s, .delay_ms = (int)timeo_ms(), .act = LU_RESET };
+	peer = (struct lu_peer){ .fd = s, .delay_ms = (int)timeo_ms() + 20, .act = LU_RESET };
 	lu_peer_start(&peer);
 	STEP("read until the peer resets", read(c, buf, sizeof buf));
 	EXPECT_ERR(ECONNRESET);
@@ -545,7 +550,7 @@ TABLE_TEST(eof_while_blocked_in_read)
 	struct lu_peer peer;
 
 	lu_tcp_pair(&c, &s);
-	peer = (struct lu_peer){ .fd = s, .delay_ms = (int)timeo_ms(), .act = LU_SHUT_WR };
+	peer = (struct lu_peer){ .fd = s, .delay_ms = (int)timeo_ms() + 20, .act = LU_SHUT_WR };
 	lu_peer_start(&peer);
 	STEP("read until the peer shuts down", read(c, buf, sizeof buf));
 	EXPECT_RET(0);
@@ -619,7 +624,7 @@ TABLE_TEST(rcvtimeo_data_arrives_first)
 	struct lu_peer peer;
 
 	lu_tcp_pair(&c, &s);
-	peer = (struct lu_peer){ .fd = s, .delay_ms = (int)timeo_ms(), .act = LU_WRITE,
+	peer = (struct lu_peer){ .fd = s, .delay_ms = (int)timeo_ms() + 20, .act = LU_WRITE,
 				 .data = "hello", .len = 5 };
 	STEP("SO_RCVTIMEO 5 timeouts long", lu_set_timeo(c, SO_RCVTIMEO, 5 * (int)timeo_ms()));
 	lu_peer_start(&peer);
