@@ -50,35 +50,6 @@ struct dns_run {
 	uint64_t limit_us;      /* 0: no timeout */
 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-__attribute__((format(printf, 2, 3)))
-static int fail(struct probe *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p->result.error, sizeof p->result.error, fmt, ap);
-	va_end(ap);
-	p->result.ok = false;
-	return 0;
-}
-
-static int fail_timeout(struct probe *p)
-{
-	char d[32];
-
-	/* As the configuration writes it: "3s", "500ms", "1m30s". */
-	config_format_duration(p->job->timeout_ms, d, sizeof d);
-	return fail(p, "timeout after %s", d);
-}
-
 /* c-ares's message, lowercase first letter, no trailing period. */
 static int fail_ares(struct probe *p, const char *what, int status)
 {
@@ -91,12 +62,12 @@ static int fail_ares(struct probe *p, const char *what, int status)
 	n = strlen(buf);
 	if (n && buf[n - 1] == '.')
 		buf[n - 1] = '\0';
-	return fail(p, "%s: %s", what, buf);
+	return probe_fail(p, "%s: %s", what, buf);
 }
 
 static uint64_t left_us(const struct dns_run *r)
 {
-	uint64_t spent = now_us() - r->start_us;
+	uint64_t spent = probe_now_us() - r->start_us;
 
 	if (!r->limit_us)
 		return UINT64_MAX;
@@ -384,7 +355,7 @@ static int check(struct probe *p, const struct dns_reply *q)
 
 	if (!q->abuf) {
 		if (q->status == ARES_ENOMEM)
-			return fail(p, "out of memory");
+			return probe_fail(p, "out of memory");
 		return fail_ares(p, "query", q->status);
 	}
 	rc = q->abuf[3] & 0x0f;
@@ -395,11 +366,11 @@ static int check(struct probe *p, const struct dns_reply *q)
 		rcode = rcode_buf;
 	}
 	if (strcasecmp(rcode, want) != 0)
-		return fail(p, "rcode %s (expected %s)", rcode, want);
+		return probe_fail(p, "rcode %s (expected %s)", rcode, want);
 	if (d->expect_answer && *d->expect_answer &&
 	    !answer_contains(q->abuf, q->alen, d->expect_answer)) {
 		quote(d->expect_answer, qbuf, sizeof qbuf);
-		return fail(p, "no answer contains \"%s\"", qbuf);
+		return probe_fail(p, "no answer contains \"%s\"", qbuf);
 	}
 	p->result.ok = true;
 	return 0;
@@ -423,11 +394,11 @@ static int run(struct dns_run *r)
 	int type = record_type(d->record), status, ret;
 
 	if (type < 0)
-		return fail(r->p, "record type %s is not supported", d->record);
+		return probe_fail(r->p, "record type %s is not supported", d->record);
 	status = channel_open(r->p, &ch);
 	if (status != ARES_SUCCESS) {
 		if (d->server_host && status != ARES_ENOMEM)
-			return fail(r->p, "server %s: not an address", d->server_host);
+			return probe_fail(r->p, "server %s: not an address", d->server_host);
 		return fail_ares(r->p, "resolver", status);
 	}
 	ares_query(ch, d->query, CLASS_IN, type, on_reply, &q);
@@ -437,7 +408,7 @@ static int run(struct dns_run *r)
 	ares_destroy(ch);    /* closes c-ares's sockets (and untracks them) */
 	if (ret == 0 && !r->p->cancelled) {
 		if (q.status == ARES_ECANCELLED || (!q.abuf && q.status == ARES_ETIMEOUT))
-			fail_timeout(r->p);
+			probe_fail_timeout(r->p);
 		else
 			check(r->p, &q);
 	} else {
@@ -449,14 +420,14 @@ static int run(struct dns_run *r)
 
 int probe_dns(struct probe *p)
 {
-	struct dns_run r = { .p = p, .start_us = now_us() };
+	struct dns_run r = { .p = p, .start_us = probe_now_us() };
 	int ret;
 
 	r.limit_us = p->job->timeout_ms * 1000u;
 	p->result.ok = false;
 	p->result.error[0] = '\0';
 	ret = run(&r);
-	p->result.duration_us = now_us() - r.start_us;
+	p->result.duration_us = probe_now_us() - r.start_us;
 	if (p->result.ok)
 		p->result.error[0] = '\0';
 	return ret;

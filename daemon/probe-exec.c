@@ -47,17 +47,9 @@ struct exec_run {
 	int term_sent;         /* 0, SIGTERM, SIGKILL: how far the timeout went */
 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static uint64_t now_ms(void)
 {
-	return now_us() / 1000u;
+	return probe_now_us() / 1000u;
 }
 
 /* The environment: ours, with the job's variables added or replaced (heap array, borrowed strings). */
@@ -374,7 +366,7 @@ int probe_exec(struct probe *p)
 {
 	const struct job_exec *x = &p->job->u.exec;
 	struct exec_run r = { .p = p, .out = -1, .status = -1 };
-	uint64_t t0 = now_us();
+	uint64_t t0 = probe_now_us();
 	int rc, ret = 0;
 
 	if (p->cancelled)
@@ -388,7 +380,7 @@ int probe_exec(struct probe *p)
 	if (rc != 0) {
 		snprintf(p->result.error, PROBE_ERROR_MAX, "spawn %s: %s", x->argv[0], strerror(rc));
 		free(r.buf);
-		p->result.duration_us = now_us() - t0;
+		p->result.duration_us = probe_now_us() - t0;
 		return 0;
 	}
 	/* Recorded at once, so that a cancel from now on reaches the child. */
@@ -410,6 +402,6 @@ int probe_exec(struct probe *p)
 	} else {
 		set_result(p, &r);
 	}
-	p->result.duration_us = now_us() - t0;
+	p->result.duration_us = probe_now_us() - t0;
 	return ret;
 }

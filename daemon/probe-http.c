@@ -31,14 +31,6 @@ struct http_run {
 	size_t cap;
 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct http_run *r = arg;
@@ -283,7 +275,7 @@ int probe_http(struct probe *p)
 {
 	const struct job_http *h = &p->job->u.http;
 	struct http_run r = { .p = p, .want_body = h->expect_body || h->expect_body_regex };
-	uint64_t t0 = now_us();
+	uint64_t t0 = probe_now_us();
 	struct curl_slist *headers;
 	bool failed;
 	CURL *curl;
@@ -322,6 +314,6 @@ out:
 	curl_easy_cleanup(curl);
 	curl_slist_free_all(headers);
 	free(r.body);
-	p->result.duration_us = now_us() - t0;
+	p->result.duration_us = probe_now_us() - t0;
 	return ret;
 }

@@ -32,35 +32,6 @@ struct tcp_run {
 	char addr[INET6_ADDRSTRLEN + 8]; /* "a.b.c.d:port" or "[::1]:port" */
 };
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-__attribute__((format(printf, 2, 3)))
-static int fail(struct probe *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p->result.error, sizeof p->result.error, fmt, ap);
-	va_end(ap);
-	p->result.ok = false;
-	return 0;
-}
-
-static int fail_timeout(struct tcp_run *r)
-{
-	char d[32];
-
-	/* As the configuration writes it: "3s", "500ms", "1m30s". */
-	config_format_duration(r->p->job->timeout_ms, d, sizeof d);
-	return fail(r->p, "timeout after %s", d);
-}
-
 /* strerror, lowercase first letter ("connection refused"). */
 static const char *errtext(int err, char *buf, size_t size)
 {
@@ -95,7 +66,7 @@ static const char *quoted(const char *text, char *buf, size_t size)
 /* Microseconds left before the timeout; UINT64_MAX without one, 0 when up. */
 static uint64_t left_us(const struct tcp_run *r)
 {
-	uint64_t spent = now_us() - r->start_us;
+	uint64_t spent = probe_now_us() - r->start_us;
 
 	if (!r->limit_us)
 		return UINT64_MAX;
@@ -164,7 +135,7 @@ static int connect_any(struct tcp_run *r, const struct addrinfo *list)
 		probe_track_fd(r->p, fd);
 		if (!arm(r, fd)) {
 			drop(r->p, &fd);
-			fail_timeout(r);
+			probe_fail_timeout(r->p);
 			return -1;
 		}
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 && !r->p->cancelled)
@@ -175,11 +146,11 @@ static int connect_any(struct tcp_run *r, const struct addrinfo *list)
 			return -2;
 		/* The hook says EINPROGRESS when SO_SNDTIMEO expires, as Linux does. */
 		if (last_err == EINPROGRESS || last_err == EAGAIN || left_us(r) == 0) {
-			fail_timeout(r);
+			probe_fail_timeout(r->p);
 			return -1;
 		}
 	}
-	fail(r->p, "connect %s: %s", r->addr, errtext(last_err, ebuf, sizeof ebuf));
+	probe_fail(r->p, "connect %s: %s", r->addr, errtext(last_err, ebuf, sizeof ebuf));
 	return -1;
 }
 
@@ -192,7 +163,7 @@ static int send_all(struct tcp_run *r, int fd, const char *data, size_t len)
 		ssize_t n;
 
 		if (!arm(r, fd)) {
-			fail_timeout(r);
+			probe_fail_timeout(r->p);
 			return -1;
 		}
 		n = send(fd, data, len, MSG_NOSIGNAL);
@@ -202,10 +173,10 @@ static int send_all(struct tcp_run *r, int fd, const char *data, size_t len)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				fail_timeout(r);
+				probe_fail_timeout(r->p);
 				return -1;
 			}
-			fail(r->p, "send %s: %s", r->addr, errtext(errno, ebuf, sizeof ebuf));
+			probe_fail(r->p, "send %s: %s", r->addr, errtext(errno, ebuf, sizeof ebuf));
 			return -1;
 		}
 		data += n;
@@ -222,14 +193,14 @@ static int read_expect(struct tcp_run *r, int fd, const char *expect)
 	int ret = -1;
 
 	if (!buf) {
-		fail(r->p, "out of memory");
+		probe_fail(r->p, "out of memory");
 		return -1;
 	}
 	for (;;) {
 		ssize_t n;
 
 		if (!arm(r, fd)) {
-			fail_timeout(r);
+			probe_fail_timeout(r->p);
 			break;
 		}
 		n = recv(fd, buf + have, REPLY_WINDOW - have, 0);
@@ -241,13 +212,13 @@ static int read_expect(struct tcp_run *r, int fd, const char *expect)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				fail_timeout(r);
+				probe_fail_timeout(r->p);
 			else
-				fail(r->p, "read %s: %s", r->addr, errtext(errno, ebuf, sizeof ebuf));
+				probe_fail(r->p, "read %s: %s", r->addr, errtext(errno, ebuf, sizeof ebuf));
 			break;
 		}
 		if (n == 0) {
-			fail(r->p, "reply lacks \"%s\"", quoted(expect, qbuf, sizeof qbuf));
+			probe_fail(r->p, "reply lacks \"%s\"", quoted(expect, qbuf, sizeof qbuf));
 			break;
 		}
 		have += (size_t)n;
@@ -293,12 +264,12 @@ static int run(struct tcp_run *r)
 		if (err == EAI_SYSTEM)
 			why = errtext(errno, ebuf, sizeof ebuf);
 		if (left_us(r) == 0)
-			return fail_timeout(r);
-		return fail(r->p, "resolve %s: %s", t->host, why);
+			return probe_fail_timeout(r->p);
+		return probe_fail(r->p, "resolve %s: %s", t->host, why);
 	}
 	if (left_us(r) == 0) {
 		freeaddrinfo(list);
-		return fail_timeout(r);
+		return probe_fail_timeout(r->p);
 	}
 	fd = connect_any(r, list);
 	freeaddrinfo(list);
@@ -320,14 +291,14 @@ static int run(struct tcp_run *r)
 
 int probe_tcp(struct probe *p)
 {
-	struct tcp_run r = { .p = p, .start_us = now_us(), .addr = "" };
+	struct tcp_run r = { .p = p, .start_us = probe_now_us(), .addr = "" };
 	int ret;
 
 	r.limit_us = p->job->timeout_ms * 1000u;
 	p->result.ok = false;
 	p->result.error[0] = '\0';
 	ret = run(&r);
-	p->result.duration_us = now_us() - r.start_us;
+	p->result.duration_us = probe_now_us() - r.start_us;
 	if (p->result.ok)
 		p->result.error[0] = '\0';
 	return ret;

@@ -5,10 +5,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/probe.h"
@@ -62,4 +65,32 @@ void probe_result_free(struct probe_result *r)
 	free(r->output);
 	r->output = NULL;
 	r->output_len = 0;
+}
+
+uint64_t probe_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int probe_fail(struct probe *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->result.error, sizeof p->result.error, fmt, ap);
+	va_end(ap);
+	p->result.ok = false;
+	return 0;
+}
+
+int probe_fail_timeout(struct probe *p)
+{
+	char d[32];
+
+	/* As the configuration writes it: "3s", "500ms", "1m30s". */
+	config_format_duration(p->job->timeout_ms, d, sizeof d);
+	return probe_fail(p, "timeout after %s", d);
 }

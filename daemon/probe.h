@@ -83,6 +83,16 @@ int probe_http(struct probe *p);
 int probe_dns(struct probe *p);
 int probe_exec(struct probe *p);
 
+/* For the probes: CLOCK_MONOTONIC in microseconds. */
+uint64_t probe_now_us(void);
+
+/* For the probes: marks the run failed with a formatted reason; returns 0. */
+__attribute__((format(printf, 2, 3)))
+int probe_fail(struct probe *p, const char *fmt, ...);
+
+/* probe_fail(p, "timeout after 3s"), the timeout written as the configuration writes it. */
+int probe_fail_timeout(struct probe *p);
+
 /* For the probes: record and forget a descriptor, so that probe_cancel reaches it. */
 void probe_track_fd(struct probe *p, int fd);
 void probe_untrack_fd(struct probe *p, int fd);
