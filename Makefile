@@ -71,7 +71,8 @@ COCTL       := $(BUILD)/coctl
 DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 DAEMON_LIB  := $(BUILD)/libcororunnerd.a
-DAEMON_LIBS := -lcurl -lcares
+DAEMON_LIBS := -lsystemd -ljansson -lcurl -lcares
+COROD       := $(BUILD)/coro-runnerd
 SHARED := $(BUILD)/libcoro.so.$(VERSION)
 PC     := $(BUILD)/coro.pc
 
@@ -95,7 +96,13 @@ BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(STATIC) $(BUILD)/libcoro.so $(PC) $(if $(CROSS)$(if $(wildcard cli/*.c),,none),,$(COCTL))
+all: $(STATIC) $(BUILD)/libcoro.so $(PC) $(if $(CROSS),,$(COCTL) $(COROD))
+
+# coro-runnerd: daemon/main.c and the daemon's library.
+$(COROD): daemon/main.c $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DCORO_VERSION='"$(VERSION)"' $(ALL_LDFLAGS) -o $@ daemon/main.c \
+		$(DAEMON_LIB) $(CONFIG_LIB) $(STATIC) $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
 $(DAEMON_LIB): $(DAEMON_OBJ) Makefile
 	@rm -f $@
@@ -205,7 +212,7 @@ check-native: tests
 # Integration tests (bats): they drive make, the installed library, later
 # the daemon and the CLI.
 check-bats: all
-	env -u MAKEFLAGS -u MAKELEVEL -u SANITIZE -u BUILD -u CROSS COCTL=$(abspath $(COCTL)) $(SANITIZE_ENV) \
+	env -u MAKEFLAGS -u MAKELEVEL -u SANITIZE -u BUILD -u CROSS COCTL=$(abspath $(COCTL)) CORO_RUNNERD=$(abspath $(COROD)) $(SANITIZE_ENV) \
 		$(PROVE) 'bats --tap' $(wildcard tests/bats/*.bats)
 
 SANITIZE_ENV := $(if $(SANITIZE),ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
@@ -310,3 +317,6 @@ run: $(BUILD)/demo
 
 clean:
 	rm -rf build
+
+# Pieces kept in files of their own (packaging, daemon tests, ...).
+include $(sort $(wildcard mk/*.mk))

@@ -1,0 +1,23 @@
+/*
+ * metrics.h (internal to daemon/): GET /metrics in the Prometheus text
+ * format (SPEC §7), served by coroutines on the daemon's event loop.
+ * The metric list is in docs/metrics.md.
+ */
+#ifndef CORO_DAEMON_METRICS_H
+#define CORO_DAEMON_METRICS_H
+
+struct daemon;
+
+/*
+ * Serves the metrics on listen ("HOST:PORT", "[::1]:PORT"), or stops
+ * serving them when listen is NULL. Called at start and after each
+ * reload with the address in force (the --metrics override, else the
+ * configuration's); a call with the address already served does nothing.
+ * Returns 0 or a negative errno, having logged why.
+ */
+int metrics_configure(struct daemon *d, const char *listen);
+
+/* Stops serving and ends every client's coroutine. May yield. */
+void metrics_stop(struct daemon *d);
+
+#endif
