@@ -1,0 +1,69 @@
+/*
+ * control-internal.h: what the control server (control.c: socket, clients,
+ * framing, credentials) and its commands (control-cmd.c) share.
+ */
+#ifndef CORO_DAEMON_CONTROL_INTERNAL_H
+#define CORO_DAEMON_CONTROL_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define CONTROL_PROTOCOL 1              /* the "version" of docs/protocol.md */
+#define CONTROL_MAX_REQUEST (1u << 20)  /* bytes of one request line */
+#define CONTROL_MAX_CLIENTS 1024        /* simultaneous clients */
+#define CONTROL_IDLE_MS 30000           /* a request must arrive whole within this */
+#define CONTROL_MAX_DEPTH 32            /* nesting of a request's JSON */
+
+struct daemon;
+
+/* One connected client, served by its own coroutine. */
+struct client {
+	struct control *ctl;
+	int fd;
+	struct co *co;
+	struct ucred cred;            /* the peer, from SO_PEERCRED */
+	struct client *prev, *next;   /* the live clients */
+	char *buf;                    /* bytes read, not yet a whole request */
+	size_t len, cap;
+};
+
+/* The server: one per daemon. */
+struct control {
+	struct daemon *d;
+	int listen_fd;
+	bool from_systemd;            /* the socket came from sd_listen_fds: never unlink it */
+	bool made_file;               /* we bound socket_path: unlink it at stop */
+	bool have_gid;
+	gid_t sock_gid;               /* the socket file's group: its members may change things */
+	int stop_fd;                  /* eventfd: wakes the acceptor at stop */
+	bool stopping;
+	int idle_ms;
+	struct co *acceptor;
+	struct co *reaper;
+	struct co_cond *reap_cond;    /* a client ended: release its coroutine */
+	struct co_cond *drained;      /* signalled as coroutines end during a stop */
+	struct client *clients;
+	size_t nclients;
+	struct client *dead;          /* ended clients waiting for the reaper (by next) */
+	unsigned long long served;    /* requests answered */
+	unsigned long long refused;   /* connections refused at the cap */
+};
+
+/*
+ * Executes one request (an object, version checked) for client c and fills
+ * reply (an object with "version" and "id" already set) with "ok" and the
+ * command's fields, or with "ok": false, "code" and "error". May yield.
+ * Returns false if the connection should be closed after the reply.
+ */
+bool control__execute(struct client *c, json_t *req, json_t *reply);
+
+/* Sets "ok": false, "code" and "error" (printf-style) in reply. Returns false. */
+bool control__fail(json_t *reply, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Whether the peer may change things: root, the daemon's user, the socket's group. */
+bool control__privileged(const struct client *c);
+
+#endif
