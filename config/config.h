@@ -168,6 +168,15 @@ void cfg_errors_free(struct cfg_errors *errs);
 /* The job named name, or NULL. */
 const struct job *config_find(const struct config *cfg, const char *name);
 
+/*
+ * Whether two definitions are the same in everything that changes what a
+ * run does or when it runs (where they were defined does not count).
+ */
+bool config_job_equal(const struct job *a, const struct job *b);
+
+/* A 64-bit fingerprint of the same fields (equal jobs, equal hashes). */
+uint64_t config_job_hash(const struct job *job);
+
 /* "http", "tcp", "dns", "exec". */
 const char *job_type_name(enum job_type type);
 

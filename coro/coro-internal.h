@@ -72,6 +72,7 @@ struct co_sharestack {
 	unsigned users;          /* coroutines created on the pool, not yet released */
 	size_t size;             /* usable bytes of each stack */
 	struct co__stackmem *mem; /* count stacks */
+	struct co__env *env;     /* the thread that allocated it (for its statistics) */
 };
 
 struct co__wait;
@@ -139,6 +140,10 @@ struct co__env {
 	void *altstack;          /* signal stack made for this thread, or NULL */
 	size_t altstack_len;
 	struct co_epoll *loop;   /* this thread's event loop, or NULL */
+	/* For co_get_stats. */
+	size_t coroutines;       /* created and not yet released */
+	unsigned sharestacks;    /* stacks of the pools allocated and not freed */
+	size_t saved_bytes;      /* capacity of the shared-stack save buffers */
 };
 
 extern __thread struct co__tls co__tls

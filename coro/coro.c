@@ -271,6 +271,7 @@ CO_API int co_create(struct co **ret, const struct co_attr *attr, co_fn *fn,
 		co->asan_size = size;
 	}
 #endif
+	env->coroutines++;
 	*ret = co;
 	return 0;
 
@@ -315,6 +316,8 @@ CO_API void co_release(struct co *co)
 		co__stack_put(co__tls.env, co->stack.priv);
 	co__ext_free(co->ext);
 	free(co);
+	if (co__tls.env)
+		co__tls.env->coroutines--;
 }
 
 CO_API void co_reset(struct co *co)
@@ -453,6 +456,19 @@ CO_API size_t co_stack_size(const struct co *co)
 
 	co__stack_bounds(co, &lo, &size);
 	return size;
+}
+
+CO_API void co_get_stats(struct co_stats *ret)
+{
+	struct co__env *env = co__tls.env;
+
+	memset(ret, 0, sizeof *ret);
+	ret->switches = co_switch_count();
+	if (!env)
+		return;
+	ret->coroutines = env->coroutines;
+	ret->sharestacks = env->sharestacks;
+	ret->saved_stack_bytes = env->saved_bytes;
 }
 
 CO_API unsigned long long co_switch_count(void)

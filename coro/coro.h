@@ -261,6 +261,16 @@ CO_API int co_cond_timedwait(struct co_cond *cc, int timeout_ms);
  */
 CO_API unsigned long long co_switch_count(void);
 
+/* This thread's figures, for statistics (coctl stats, the metrics). */
+struct co_stats {
+	size_t coroutines;          /* created by this thread and not yet released */
+	unsigned sharestacks;       /* stacks in the shared-stack pools this thread allocated */
+	size_t saved_stack_bytes;   /* heap held by saved shared-stack bytes (buffer capacity) */
+	unsigned long long switches; /* as co_switch_count() */
+};
+
+CO_API void co_get_stats(struct co_stats *ret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,6 +48,7 @@ CO_API struct co_sharestack *co_alloc_sharestack(int count, int stack_size)
 		goto fail_mem;
 	pool->count = count;
 	pool->size = size;
+	pool->env = co__env_get();
 	for (i = 0; i < count; i++) {
 		struct co__stackmem *mem = &pool->mem[i];
 
@@ -58,6 +59,8 @@ CO_API struct co_sharestack *co_alloc_sharestack(int count, int stack_size)
 		mem->pool = pool;
 		mem->vg_id = VALGRIND_STACK_REGISTER(mem->lo, mem->top);
 	}
+	if (pool->env)
+		pool->env->sharestacks += (unsigned)count;
 	return pool;
 
 fail_map:
@@ -86,6 +89,8 @@ CO_API void co_free_sharestack(struct co_sharestack *pool)
 		VALGRIND_STACK_DEREGISTER(pool->mem[i].vg_id);
 		co__unmap_guarded(pool->mem[i].map, pool->mem[i].map_len);
 	}
+	if (pool->env)
+		pool->env->sharestacks -= (unsigned)pool->count;
 	free(pool->mem);
 	free(pool);
 }
@@ -105,6 +110,8 @@ void co__sharestack_forget(struct co *co)
 
 	if (mem->occupant == co)
 		mem->occupant = NULL;
+	if (co->save_buf && mem->pool->env)
+		mem->pool->env->saved_bytes -= malloc_usable_size(co->save_buf);
 	free(co->save_buf);
 	co->save_buf = NULL;
 	mem->pool->users--;
@@ -153,12 +160,17 @@ void co__sharestack_restore(struct co *co)
 		char *sp = co__ctx_sp(&occ->ctx);
 		size_t len = (size_t)(top - sp);
 
-		if (malloc_usable_size(occ->save_buf) < len) {
+		size_t had = malloc_usable_size(occ->save_buf);
+
+		if (had < len) {
 			free(occ->save_buf);
 			occ->save_buf = malloc(len);
 			if (!occ->save_buf)
 				co__die("out of memory saving the %zu-byte stack of coroutine %p",
 					len, (void *)occ);
+			if (mem->pool->env)
+				mem->pool->env->saved_bytes +=
+					malloc_usable_size(occ->save_buf) - had;
 		}
 		copy_out(occ->save_buf, sp, len);
 		occ->ctx.flags |= CO_EVICTED;

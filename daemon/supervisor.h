@@ -61,9 +61,14 @@ struct cfg_ref {
 	unsigned refs;         /* job states pointing into cfg */
 };
 
+struct supervisor;
+
 struct job_state {
+	struct supervisor *sup;
 	const struct job *job;       /* the definition in force (inside cfg) */
 	struct cfg_ref *cfg;
+	const struct job *next_job;  /* reload: an equal definition to switch to after the run */
+	struct cfg_ref *next_cfg;
 	enum job_origin origin;
 	uint64_t id;                 /* unique for the daemon's life: a killed and re-added job differs */
 
@@ -75,6 +80,7 @@ struct job_state {
 	bool paused;                 /* coctl pause: ticks pass without runs */
 	bool run_now;                /* coctl run: run at once, then back to the schedule */
 	bool removed;                /* killed or dropped by a reload; the coroutine is ending */
+	bool ended;                  /* the coroutine has returned (sup_reap releases it) */
 
 	uint64_t offset_ms;          /* stable per-name phase, in [0, every) */
 	uint64_t next_ms;            /* CLOCK_MONOTONIC ms of the next tick (jitter included); 0 if none */
@@ -100,7 +106,9 @@ struct job_state {
 	uint8_t hist_len;
 	uint8_t hist_start;
 
+	uint64_t base_ms;            /* CLOCK_MONOTONIC ms of the current tick, jitter excluded */
 	struct job_state *hnext;     /* name hash chain */
+	struct job_state *dnext;     /* list of ended coroutines, for sup_reap */
 };
 
 /* Daemon figures for coctl stats and the metrics. */
@@ -122,7 +130,10 @@ struct sup_stats {
 	int64_t last_reload_ms;      /* wall clock of the last reload attempt, 0 if none */
 };
 
-/* Event-loop lag, as a histogram with 1/8-octave buckets (for the metrics). */
+/*
+ * Event-loop lag (how late a timer's coroutine runs), as a histogram with
+ * three buckets an octave from 25 us; the last bucket is +Inf.
+ */
 #define LAG_BUCKETS 64
 
 struct supervisor;
@@ -202,6 +213,9 @@ bool sup_stopped(const struct supervisor *s);
  * function before each round (a coroutine cannot release itself).
  */
 void sup_reap(struct supervisor *s);
+
+/* Records one lag sample (us). */
+void sup_note_lag(struct supervisor *s, uint64_t lag_us);
 
 /* Records a reload attempt (for stats). */
 void sup_note_reload(struct supervisor *s, bool ok);

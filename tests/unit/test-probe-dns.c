@@ -235,3 +235,34 @@ TEST(cancel_while_waiting_for_the_reply)
 	finish();
 	test_server_stop(&dns);
 }
+
+/* A job of a YAML snippet with no server of its own. */
+static const struct job *local_job_of(const char *fields)
+{
+	char yaml[512];
+	struct cfg_errors errs;
+
+	snprintf(yaml, sizeof yaml, "jobs:\n  - {name: d, type: dns, every: 10s, %s}\n", fields);
+	if (config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs))
+		tap__fail(__FILE__, __LINE__, "%s", errs.n ? errs.v[0].text : "config");
+	cfg_errors_free(&errs);
+	return &cfg->jobs[0];
+}
+
+/* RFC 6761: localhost names are answered without a server (this test has no network). */
+TEST(localhost_answered_without_a_server)
+{
+	run(local_job_of("query: localhost, expect_answer: 127.0.0.1"), NULL, NULL);
+	ASSERT_EQ(probe_ret, 0);
+	ASSERT_STR_EQ(probe.result.error, "");
+	finish();
+	run(local_job_of("query: db.LOCALHOST., record: AAAA, expect_answer: '::1'"), NULL, NULL);
+	ASSERT_STR_EQ(probe.result.error, "");
+	finish();
+	run(local_job_of("query: localhost, expect_answer: 10.0.0.1"), NULL, NULL);
+	ASSERT_STR_EQ(probe.result.error, "no answer contains \"10.0.0.1\"");
+	finish();
+	run(local_job_of("query: localhost, expect_rcode: NXDOMAIN"), NULL, NULL);
+	ASSERT_STR_EQ(probe.result.error, "rcode NOERROR (expected NXDOMAIN)");
+	finish();
+}

@@ -528,3 +528,45 @@ TEST_DEATH(shared_stack_overflow_reported, SIGABRT,
 	co_resume(other);
 	co_resume(co);
 }
+
+static void *park_deep(void *arg)
+{
+	volatile char buf[3000];
+
+	buf[0] = (char)(uintptr_t)arg;
+	buf[sizeof buf - 1] = buf[0];
+	co_yield_ct();
+	return (void *)(uintptr_t)(buf[0] + buf[sizeof buf - 1]);
+}
+
+/* co_get_stats counts coroutines, pool stacks and the heap of saved stacks, up and back down. */
+TEST(stats_count_coroutines_stacks_and_saved_bytes)
+{
+	struct co_stats before, mid, after;
+	struct co_sharestack *pool;
+	struct co *co[3];
+
+	co_get_stats(&before);
+	pool = co_alloc_sharestack(2, 64 * 1024);
+	ASSERT(pool != NULL);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(co_create(&co[i], &(struct co_attr){ 0, pool }, park_deep,
+				    (void *)(uintptr_t)i), 0);
+		co_resume(co[i]);
+	}
+	co_get_stats(&mid);
+	ASSERT_EQ(mid.coroutines, before.coroutines + 3);
+	ASSERT_EQ(mid.sharestacks, before.sharestacks + 2);
+	/* 0 and 2 share a stack: 0 was saved when 2 came in (at least its 3000-byte frame). */
+	ASSERT_GE(mid.saved_stack_bytes, before.saved_stack_bytes + 3000);
+	ASSERT_GT(mid.switches, before.switches);
+	for (int i = 0; i < 3; i++) {
+		co_resume(co[i]);
+		co_release(co[i]);
+	}
+	co_free_sharestack(pool);
+	co_get_stats(&after);
+	ASSERT_EQ(after.coroutines, before.coroutines);
+	ASSERT_EQ(after.sharestacks, before.sharestacks);
+	ASSERT_EQ(after.saved_stack_bytes, before.saved_stack_bytes);
+}

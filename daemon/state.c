@@ -1,0 +1,289 @@
+/*
+ * state.c: the state file (<state-dir>/state.json), so that counters,
+ * up/down state, pauses and the recent history survive a restart.
+ *
+ * Written at stop, atomically: a temporary file beside it, fsync, rename,
+ * fsync of the directory; a crash at any moment leaves the old file or
+ * the new one. At start, a job's saved state is restored only if its
+ * definition is unchanged (same config_job_hash); anything else in the
+ * file is ignored. A damaged file is reported and ignored: it never stops
+ * the daemon from starting.
+ *
+ *     {"version": 1, "saved": <ms>, "jobs": [{"name": ..., "hash": "<hex>",
+ *       "runs": n, "ok": n, "failed": n, "timeout": n, "skipped": n,
+ *       "attempts": n, "consecutive_failures": n, "consecutive_successes": n,
+ *       "health": "up", "health_since": <ms>, "paused": false,
+ *       "last": {"end": <ms>, "duration_us": n, "result": "ok",
+ *                "error": "...", "http_status": n, "exit_status": n},
+ *       "history": [[<end ms>, <duration us>, "ok"], ...]}]}
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "daemon/log.h"
+#include "daemon/supervisor.h"
+
+#define STATE_VERSION 1
+
+static json_t *record_json(const struct run_record *r)
+{
+	return json_pack("[I,I,s]", (json_int_t)r->end_ms, (json_int_t)r->duration_us,
+			 run_outcome_name((enum run_outcome)r->outcome));
+}
+
+static json_t *job_json(const struct job_state *js)
+{
+	char hash[24];
+	json_t *o, *hist;
+
+	snprintf(hash, sizeof hash, "%016" PRIx64, config_job_hash(js->job));
+	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:b}",
+		      "name", js->job->name, "hash", hash,
+		      "runs", (json_int_t)js->runs,
+		      "ok", (json_int_t)js->by_outcome[OUTCOME_OK],
+		      "failed", (json_int_t)js->by_outcome[OUTCOME_FAILED],
+		      "timeout", (json_int_t)js->by_outcome[OUTCOME_TIMEOUT],
+		      "skipped", (json_int_t)js->skipped,
+		      "attempts", (json_int_t)js->attempts,
+		      "consecutive_failures", (json_int_t)js->consecutive_failures,
+		      "consecutive_successes", (json_int_t)js->consecutive_successes,
+		      "health", job_health_name(js->health),
+		      "health_since", (json_int_t)js->health_since_ms,
+		      "paused", js->paused);
+	if (!o)
+		return NULL;
+	if (js->has_last) {
+		json_t *last = json_pack("{s:I,s:I,s:s,s:s?,s:i,s:i}",
+					 "end", (json_int_t)js->last.end_ms,
+					 "duration_us", (json_int_t)js->last.duration_us,
+					 "result", run_outcome_name((enum run_outcome)js->last.outcome),
+					 "error", js->last_error,
+					 "http_status", js->last_http_status,
+					 "exit_status", js->last_exit_status);
+		if (!last || json_object_set_new(o, "last", last) < 0)
+			goto fail;
+	}
+	hist = json_array();
+	if (!hist || json_object_set_new(o, "history", hist) < 0)
+		goto fail;
+	for (unsigned i = 0; i < js->hist_len; i++)
+		if (json_array_append_new(hist, record_json(job_history(js, i))) < 0)
+			goto fail;
+	return o;
+
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return ret;
+}
+
+/* Writes data to path atomically. */
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+	char *tmp = NULL;
+	int fd, ret = 0;
+
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (ret == 0 && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlink(tmp);
+	else
+		ret = fsync_dir_of(path);
+out:
+	free(tmp);
+	return ret;
+}
+
+int sup_save_state(const struct supervisor *s, const char *path)
+{
+	json_t *root = json_pack("{s:i,s:I,s:[]}", "version", STATE_VERSION, "saved",
+				 (json_int_t)sup_wall_ms(), "jobs");
+	json_t *jobs = root ? json_object_get(root, "jobs") : NULL;
+	char *text = NULL;
+	int ret;
+
+	if (!jobs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < sup_count(s); i++) {
+		const struct job_state *js = sup_job(s, i);
+
+		if (js->removed || js->origin == ORIGIN_RUNTIME)
+			continue;
+		if (json_array_append_new(jobs, job_json(js)) < 0) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	text = json_dumps(root, JSON_COMPACT);
+	if (!text) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = write_atomic(path, text, strlen(text));
+out:
+	free(text);
+	json_decref(root);
+	return ret;
+}
+
+static enum run_outcome outcome_named(const char *name)
+{
+	if (name && strcmp(name, "ok") == 0)
+		return OUTCOME_OK;
+	if (name && strcmp(name, "timeout") == 0)
+		return OUTCOME_TIMEOUT;
+	return OUTCOME_FAILED;
+}
+
+static enum job_health health_named(const char *name)
+{
+	if (name && strcmp(name, "up") == 0)
+		return HEALTH_UP;
+	if (name && strcmp(name, "down") == 0)
+		return HEALTH_DOWN;
+	return HEALTH_UNKNOWN;
+}
+
+static uint64_t u64(json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+static void restore(struct job_state *js, json_t *o)
+{
+	json_t *last = json_object_get(o, "last"), *hist = json_object_get(o, "history"), *e;
+	size_t i;
+
+	js->runs = u64(o, "runs");
+	js->by_outcome[OUTCOME_OK] = u64(o, "ok");
+	js->by_outcome[OUTCOME_FAILED] = u64(o, "failed");
+	js->by_outcome[OUTCOME_TIMEOUT] = u64(o, "timeout");
+	js->skipped = u64(o, "skipped");
+	js->attempts = u64(o, "attempts");
+	js->consecutive_failures = (unsigned)u64(o, "consecutive_failures");
+	js->consecutive_successes = (unsigned)u64(o, "consecutive_successes");
+	js->health = health_named(json_string_value(json_object_get(o, "health")));
+	js->health_since_ms = (int64_t)u64(o, "health_since");
+	js->paused = json_is_true(json_object_get(o, "paused"));
+	if (json_is_object(last)) {
+		const char *err = json_string_value(json_object_get(last, "error"));
+		uint64_t d = u64(last, "duration_us");
+
+		js->has_last = true;
+		js->last.end_ms = (int64_t)u64(last, "end");
+		js->last.duration_us = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+		js->last.outcome = (uint8_t)outcome_named(
+			json_string_value(json_object_get(last, "result")));
+		free(js->last_error);
+		js->last_error = err ? strdup(err) : NULL;
+		js->last_http_status = (int)json_integer_value(json_object_get(last, "http_status"));
+		js->last_exit_status = (int)json_integer_value(json_object_get(last, "exit_status"));
+	}
+	js->hist_len = 0;
+	js->hist_start = 0;
+	json_array_foreach(hist, i, e) {
+		json_int_t end, dur;
+		const char *res;
+
+		if (js->hist_len >= JOB_HISTORY)
+			break;
+		if (json_unpack(e, "[I,I,s]", &end, &dur, &res) < 0)
+			continue;
+		js->history[js->hist_len++] = (struct run_record){
+			.end_ms = end,
+			.duration_us = dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : (uint32_t)dur,
+			.outcome = (uint8_t)outcome_named(res),
+		};
+	}
+}
+
+int sup_load_state(struct supervisor *s, const char *path)
+{
+	json_error_t err;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err), *jobs, *o;
+	size_t i, restored = 0;
+
+	if (!root) {
+		if (access(path, F_OK) < 0 && errno == ENOENT)
+			return 0;
+		log_msg(LOG_WARNING, "%s:%d:%d: %s; starting without the saved state", path,
+			err.line, err.column, err.text);
+		return -EINVAL;
+	}
+	jobs = json_object_get(root, "jobs");
+	if (json_integer_value(json_object_get(root, "version")) != STATE_VERSION ||
+	    !json_is_array(jobs)) {
+		log_msg(LOG_WARNING, "%s: not a version %d state file; starting without it", path,
+			STATE_VERSION);
+		json_decref(root);
+		return -EINVAL;
+	}
+	json_array_foreach(jobs, i, o) {
+		const char *name = json_string_value(json_object_get(o, "name"));
+		const char *hash = json_string_value(json_object_get(o, "hash"));
+		struct job_state *js = name ? sup_find(s, name) : NULL;
+		char want[24];
+
+		if (!js || !hash)
+			continue;
+		snprintf(want, sizeof want, "%016" PRIx64, config_job_hash(js->job));
+		if (strcmp(hash, want) != 0)
+			continue;
+		restore(js, o);
+		restored++;
+	}
+	json_decref(root);
+	log_msg(LOG_INFO, "restored the state of %zu job%s from %s", restored,
+		restored == 1 ? "" : "s", path);
+	return 0;
+}
