@@ -1,0 +1,105 @@
+/*
+ * metrics-internal.h (internal to daemon/metrics*.c, the metrics unit
+ * test and bench-metrics): the pieces of the /metrics page below the HTTP
+ * server of metrics.c.
+ *
+ *   metrics-format.c  a growing output buffer, numbers and label values
+ *                     written without printf (the render's hot path);
+ *   metrics-render.c  the page itself, rendered a chunk at a time so that
+ *                     a scrape of 100k jobs never holds the loop for long
+ *                     nor pins more than a chunk of memory per client.
+ */
+#ifndef CORO_DAEMON_METRICS_INTERNAL_H
+#define CORO_DAEMON_METRICS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct daemon;
+struct job_state;
+
+/* ---- metrics-format.c --------------------------------------------------- */
+
+/* An output buffer. Zero-initialise; free with mbuf_free. */
+struct mbuf {
+	char *p;
+	size_t len;
+	size_t cap;
+	bool oom;          /* an allocation failed: the contents are incomplete */
+};
+
+void metrics__mbuf_free(struct mbuf *b);
+
+/*
+ * Makes room for n more bytes and returns where they go (the caller then
+ * adds to b->len), or NULL (and sets b->oom) when out of memory.
+ */
+char *metrics__mbuf_room(struct mbuf *b, size_t n);
+
+/* Appends n bytes / a string. */
+void metrics__put(struct mbuf *b, const char *s, size_t n);
+void metrics__puts(struct mbuf *b, const char *s);
+
+/*
+ * Writes at out (which has room for 21 bytes at least) and returns the
+ * length: v in decimal; v/10^scale as a decimal fraction with trailing
+ * zeros (and a bare point) dropped ("1.5", "0.000123", "12").
+ */
+size_t metrics__fmt_u64(char *out, uint64_t v);
+size_t metrics__fmt_scaled(char *out, int64_t v, unsigned scale);
+
+/*
+ * Appends a label value escaped as the text format wants it: backslash,
+ * double quote and line feed as \\, \" and \n. Returns false (and sets
+ * b->oom) when out of memory.
+ */
+bool metrics__put_label_value(struct mbuf *b, const char *value);
+
+/*
+ * A job's label set without the braces: job="NAME" then the job's own
+ * labels in file order. A job label that coro-runner itself puts on some
+ * per-job metric ("result") is renamed exported_<name>, as Prometheus
+ * renames a target's clashing labels.
+ */
+void metrics__put_job_labels(struct mbuf *b, const struct job_state *js);
+
+/* ---- metrics-render.c --------------------------------------------------- */
+
+/*
+ * Where a render is: each metric family in turn, and within a per-job one,
+ * each job in the supervisor's order. Between two chunks the loop runs,
+ * so the job list may change: jobs defined after the render began (a
+ * higher id) are left to the next scrape, and the render finds its place
+ * again by the id of the last job it wrote, so no series is ever written
+ * twice (a job removed meanwhile may lack its later families).
+ */
+struct metrics_render {
+	struct daemon *d;
+	unsigned family;       /* index in the family table */
+	size_t next;           /* the next job index within a per-job family */
+	uint64_t last_id;      /* id of the last job written in this family */
+	bool have_last;
+	bool header_done;      /* the family's # HELP and # TYPE lines are out */
+	uint64_t max_id;       /* the highest job id when the render began */
+	int64_t reload_ok_ms;  /* wall clock of the last good configuration load */
+	struct mbuf line;      /* scratch: the current job's labels */
+};
+
+/*
+ * Begins a render of the whole page for d. reload_ok_ms is what
+ * coro_runner_config_last_reload_success_timestamp_seconds shows.
+ */
+void metrics__render_begin(struct metrics_render *r, struct daemon *d, int64_t reload_ok_ms);
+
+/*
+ * Appends the next part of the page to b until b holds at least limit
+ * bytes (lines are never split) or the page is complete. Returns true
+ * when it is complete. Never yields.
+ */
+bool metrics__render_step(struct metrics_render *r, struct mbuf *b, size_t limit);
+
+/* Frees what a render holds (whether complete or not). */
+void metrics__render_end(struct metrics_render *r);
+
+#endif
