@@ -2,14 +2,14 @@
  * coctl.c: coro-runner's command-line tool: global options, the command
  * table and the dispatch. The commands themselves are in their own files.
  *
- * This version has the offline commands only (check); the ones that talk to
- * the daemon over its control socket (shared/SPEC.md section 5) arrive with
- * the daemon. They are in the table already, so that `coctl list` says the
- * command is not in this version rather than that it does not exist, and so
- * that adding one is filling in its run function.
+ * `check` works offline; the others talk to the daemon over its control
+ * socket (shared/SPEC.md section 5, docs/protocol.md): client.c. The global
+ * options (-s, -o, --json, --no-legend) may come before the command or
+ * after it.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,18 +24,17 @@
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
+	{ "list",   "list jobs with their state",                            cmd_list },
+	{ "status", "show jobs in detail, with their recent history",        cmd_status },
+	{ "add",    "add jobs at run time",                                  cmd_add },
+	{ "kill",   "cancel and remove jobs",                                cmd_kill },
+	{ "pause",  "stop scheduling jobs",                                  cmd_pause },
+	{ "resume", "schedule paused jobs again",                            cmd_resume },
+	{ "run",    "run a job now and wait for its result",                 cmd_run },
+	{ "reload", "make the daemon re-read its configuration",             cmd_reload },
 	{ "check",  "validate configuration files, offline (like nginx -t)", cmd_check },
+	{ "stats",  "show the daemon's figures",                             cmd_stats },
 	{ "help",   "show this help, or a command's",                        cmd_help },
-	/* The daemon's commands (shared/SPEC.md section 5), not yet here. */
-	{ "list",   "list jobs with their state",                            NULL },
-	{ "status", "show jobs in detail, with their recent history",        NULL },
-	{ "add",    "add jobs at run time",                                  NULL },
-	{ "kill",   "cancel and remove jobs",                                NULL },
-	{ "pause",  "stop scheduling jobs",                                  NULL },
-	{ "resume", "schedule paused jobs again",                            NULL },
-	{ "run",    "run a job now and wait for its result",                 NULL },
-	{ "reload", "make the daemon re-read its configuration",             NULL },
-	{ "stats",  "show the daemon's figures",                             NULL },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -155,28 +154,18 @@ int option_error(const char *command, int ret, char **argv)
 	return usage_error(command, "%s%sunknown option '%.*s'", prefix, colon, len, word);
 }
 
-static const char *not_yet_available(void)
-{
-	return "needs the daemon coro-runnerd, which this version (" CORO_VERSION
-	       ") does not have yet; 'coctl check' works without it";
-}
-
 static void print_help(FILE *out)
 {
-	fputs("Usage: coctl [--help] [--version] COMMAND [ARGS...]\n"
+	fputs("Usage: coctl [OPTIONS] COMMAND [ARGS...]\n"
 	      "\n"
 	      "Control coro-runner, the job runner. Commands:\n", out);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (commands[i].run)
 			fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fputs("\nComing with the daemon (coro-runnerd), not in this version:\n", out);
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (!commands[i].run)
-			fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
-	      "Options:\n"
-	      "  -h, --help     show this help and exit\n"
-	      "      --version  show the version and exit\n"
+	      "Options (before or after the command):\n"
+	      GLOBAL_OPTIONS_HELP
+	      "      --version      show the version and exit\n"
 	      "\n"
 	      "'coctl COMMAND --help' describes a command.\n"
 	      "Exit status: 0 success, 1 command failed, 2 usage error,\n"
@@ -199,8 +188,6 @@ static int cmd_help(int argc, char **argv)
 	cmd = find_command(argv[1]);
 	if (!cmd)
 		return unknown_command("help: ", argv[1]);
-	if (!cmd->run)
-		return usage_error(NULL, "%s: %s", cmd->name, not_yet_available());
 	help_argv[0] = (char *)cmd->name;
 	optind = 0;
 	return cmd->run(2, help_argv);
@@ -221,14 +208,17 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 		{ "help",    no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		GLOBAL_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct command *cmd;
-	int c;
+	int c, r;
+
+	setlocale(LC_ALL, "");
 
 	/* "+": stop at the command; its options are its own. */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:h" GLOBAL_SHORT_OPTIONS, options, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			print_help(stdout);
@@ -237,7 +227,11 @@ int main(int argc, char **argv)
 			printf("coctl %s\n", CORO_VERSION);
 			return finish_stdout(EXIT_OK);
 		default:
-			return option_error(NULL, c, argv);
+			r = global_option(NULL, c, optarg);
+			if (r > 0)
+				return r;
+			if (r < 0)
+				return option_error(NULL, c, argv);
 		}
 	}
 	if (optind >= argc)
@@ -246,8 +240,6 @@ int main(int argc, char **argv)
 	cmd = find_command(argv[optind]);
 	if (!cmd)
 		return unknown_command("", argv[optind]);
-	if (!cmd->run)
-		return usage_error(NULL, "%s: %s", cmd->name, not_yet_available());
 
 	/* The command parses argv from its own name on, with a fresh getopt. */
 	argc -= optind;
