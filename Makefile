@@ -81,7 +81,7 @@ PC     := $(BUILD)/coro.pc
 # Tests of c-ares, libcurl and the configuration run natively only (the
 # cross build has none of them).
 NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c tests/unit/test-config.c \
-               $(wildcard tests/unit/test-probe*.c)
+               $(wildcard tests/unit/test-probe*.c) tests/unit/test-supervisor.c
 UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_CXX   := $(if $(CROSS),,$(BUILD)/tests/test-compat-cxx)
@@ -182,6 +182,9 @@ $(BUILD)/tests/test-curl: $(BUILD)/tests/test-curl.o $(TAP_OBJ) $(STATIC)
 
 $(BUILD)/tests/test-config: $(BUILD)/tests/test-config.o $(TAP_OBJ) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(LIBS)
+
+$(BUILD)/tests/test-supervisor: $(BUILD)/tests/test-supervisor.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
 $(BUILD)/tests/test-probe%: $(BUILD)/tests/test-probe%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
