@@ -7,7 +7,8 @@
 #   make bench                 benchmarks, with baselines, as tables + BENCH lines
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps                  the Debian packages everything here needs (root)
-#   make run                   build and run the demo
+#   make run                   build and run the daemon on the example configuration
+#   make demo                  build and run the libcoro demo
 #
 # User CFLAGS/LDFLAGS are respected; the warning set and the flags the code
 # needs are added to them.
@@ -92,7 +93,7 @@ BENCH_SRC  := $(wildcard tests/bench/bench-*.c)
 BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: FORCE fuzz all check check-native check-bats check-aarch64 check-valgrind bench install \
-        uninstall deps run clean tests
+        uninstall deps run demo clean tests
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -315,8 +316,18 @@ $(BUILD)/demo: examples/demo.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
-run: $(BUILD)/demo
+# The libcoro demo (examples/demo.c).
+demo: $(BUILD)/demo
 	$(BUILD)/demo
+
+# The daemon in the foreground on the example configuration of packaging/,
+# with its control socket and state in build/run (Ctrl-C stops it). Talk
+# to it with: build/<arch>/coctl -s build/run/control.sock list
+RUN_DIR := build/run
+run: all
+	@mkdir -p $(RUN_DIR)/state
+	$(COROD) -c packaging/jobs.yaml -d packaging/jobs.d -s $(RUN_DIR)/control.sock \
+		--state-dir $(RUN_DIR)/state
 
 clean:
 	rm -rf build
