@@ -1,0 +1,393 @@
+#!/usr/bin/env bats
+# coctl against the real coro-runnerd: every command and exit code, the
+# jobs that `coctl add` saves (across restarts, SIGKILL and a full disk),
+# and hostile or unprivileged clients, which never stop the daemon from
+# serving the others. Each test runs its own daemon in its own directory.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	export ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+	local arch
+	arch=$(cc -dumpmachine | cut -d- -f1)
+	export COCTL="${COCTL:-$ROOT/build/$arch/coctl}"
+	export CORO_RUNNERD="${CORO_RUNNERD:-$ROOT/build/$arch/coro-runnerd}"
+	[ -x "$COCTL" ] || { echo "no $COCTL: run make first" >&2; return 1; }
+	[ -x "$CORO_RUNNERD" ] || { echo "no $CORO_RUNNERD: run make first" >&2; return 1; }
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	export CORO_RUNNER_SOCKET="$BATS_TEST_TMPDIR/sock"
+	mkdir -p dropin
+	cat > jobs.yaml <<-'EOF'
+	jobs:
+	  - name: good
+	    type: exec
+	    command: [/bin/true]
+	    every: 1h
+	  - name: bad
+	    type: exec
+	    command: [/bin/sh, -c, "exit 3"]
+	    every: 1h
+	EOF
+	DPID=
+}
+
+teardown() {
+	stop_daemon || true
+	if [ -f daemon.log ] && grep -E 'AddressSanitizer|runtime error|LeakSanitizer' daemon.log; then
+		return 1
+	fi
+}
+
+# Starts the daemon on ./jobs.yaml, ./dropin, ./state and $CORO_RUNNER_SOCKET,
+# and waits (5 s at most) until it answers.
+start_daemon() {
+	"$CORO_RUNNERD" -c jobs.yaml -d dropin -s "$CORO_RUNNER_SOCKET" --state-dir "${STATE:-state}" \
+		"$@" >> daemon.log 2>&1 &
+	DPID=$!
+	wait_for "$COCTL" list
+}
+
+# Stops the daemon with SIGTERM; fails unless it exits 0 within 5 s.
+stop_daemon() {
+	[ -n "$DPID" ] || return 0
+	kill -TERM "$DPID" 2>/dev/null || true
+	local status=0
+	wait_gone "$DPID" || { kill -KILL "$DPID"; DPID=; return 1; }
+	wait "$DPID" || status=$?
+	DPID=
+	[ "$status" -eq 0 ]
+}
+
+# Runs "$@" until it succeeds, for 5 s at most.
+wait_for() {
+	local i
+	for i in $(seq 100); do
+		"$@" >/dev/null 2>&1 && return 0
+		kill -0 "$DPID" 2>/dev/null || { echo "the daemon died" >&2; cat daemon.log >&2; return 1; }
+		sleep 0.05
+	done
+	echo "timed out waiting for: $*" >&2
+	return 1
+}
+
+wait_gone() {
+	local i
+	for i in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+json() { # json EXPR: evaluates a Python expression on the JSON read from stdin (as j)
+	python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
+}
+
+@test "list: a table like systemctl list-units, --no-legend, -o json and --json" {
+	start_daemon
+	run --separate-stderr "$COCTL" list
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" =~ ^NAME\ +TYPE\ +SCHEDULE\ +STATE\ +LAST\ +DURATION\ +RUNS\ +FAILS\ +NEXT$ ]]
+	[[ "${lines[1]}" =~ ^good\ +exec\ +every\ 1h\ +unknown\ +-\ +-\ +0\ +0\ +in\  ]]
+	[[ "${lines[2]}" =~ ^bad\ +exec ]]
+	[ "${lines[3]}" = "2 jobs listed." ]
+	[ -z "$stderr" ]
+	run "$COCTL" list --no-legend
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[0]}" == good* ]]
+	for opt in "-o json" --json; do
+		run --separate-stderr "$COCTL" list $opt
+		[ "$status" -eq 0 ]
+		[ "$(echo "$output" | json '[x["name"] for x in j["jobs"]]')" = "['good', 'bad']" ]
+	done
+	# Global options before the command too.
+	run "$COCTL" --json list
+	[ "$(echo "$output" | json 'j["ok"]')" = True ]
+}
+
+@test "run: exit 0 on success, 1 on failure, 4 for no such job; the result is recorded" {
+	start_daemon
+	run --separate-stderr "$COCTL" run good
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^good:\ ok\ in\ [0-9.]+(us|ms)$ ]]
+	run --separate-stderr "$COCTL" run bad
+	[ "$status" -eq 1 ]
+	[[ "$output" == "bad: failed in "*": exit 3" ]]
+	run --separate-stderr "$COCTL" run nope
+	[ "$status" -eq 4 ]
+	[ "$stderr" = "coctl: no such job: nope" ]
+	run "$COCTL" run
+	[ "$status" -eq 2 ]
+	run "$COCTL" list --no-legend
+	[[ "${lines[0]}" =~ ^good\ +exec\ +every\ 1h\ +up\ +ok\ .*\ 1\ +0\ + ]]
+	[[ "${lines[1]}" =~ ^bad\ +exec\ +every\ 1h\ +down\ +failed\ .*\ 1\ +1\ + ]]
+	grep -q 'control: run good by uid 0 pid' daemon.log
+}
+
+@test "status: details, 20 results as marks and a sparkline; ASCII without UTF-8; exit 4" {
+	start_daemon
+	for i in $(seq 22); do "$COCTL" run good >/dev/null; done
+	"$COCTL" run bad >/dev/null || true
+	run --separate-stderr env LC_ALL=C.UTF-8 "$COCTL" status good bad
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"● good - exec /bin/true"* ]]
+	[[ "$output" == *"State: up since"* ]]
+	[[ "$output" == *"Origin: file (jobs.yaml:2)"* ]]
+	[[ "$output" == *"Runs: 22 (22 ok, 0 failed, 0 timed out)"* ]]
+	[[ "$output" =~ History:\ (✓){20}\ \ \(20,\ oldest\ first\) ]]
+	[[ "$output" =~ Durations:\ [▁▂▃▄▅▆▇█]{20}\  ]]
+	[[ "$output" == *"× bad - exec /bin/sh -c exit 3"* ]]
+	[[ "$output" == *"Last: failed in "*": exit 3"* ]]
+	[[ "$output" =~ History:\ ✗\  ]]
+	run env LC_ALL=C "$COCTL" status good
+	[[ "$output" =~ History:\ \+{20}\  ]]
+	[[ "$output" =~ Durations:\ [_.=+*#@-]{20}\  ]]
+	run --separate-stderr "$COCTL" status good nope
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"good - exec"* ]]
+	[ "$stderr" = "coctl: no such job: nope" ]
+	run "$COCTL" status -o json good
+	[ "$(echo "$output" | json 'len(j["jobs"][0]["history"])')" = 20 ]
+	run "$COCTL" status
+	[ "$status" -eq 2 ]
+}
+
+@test "add NAME --flags: saved atomically in the state directory, there after a restart" {
+	start_daemon
+	run --separate-stderr "$COCTL" add web --type tcp --target 127.0.0.1:1 --every 10m \
+		--timeout 2s --label team=web --label tier=1 --retries 1 --retry-delay 100ms \
+		--failures-before-down 2
+	[ "$status" -eq 0 ]
+	[ "$output" = "added web (saved in state/jobs.d)" ]
+	[ -f state/jobs.d/web.yaml ]
+	"$COCTL" check state/jobs.d/web.yaml
+	run "$COCTL" status web
+	[[ "$output" == *"Origin: added (state/jobs.d/web.yaml:4)"* ]]
+	[[ "$output" == *"Labels: team=web, tier=1"* ]]
+	grep -q 'control: add by uid 0 pid' daemon.log
+	# Every kind of key as a flag: maps, lists, words after --.
+	run "$COCTL" add h --type http --url http://127.0.0.1:1/x --every 1m --header 'Accept: a/b' \
+		--header X-A=1 --expect-status 200,204 --expect-status 301 --method HEAD \
+		--tls-verify false --follow_redirects true --expect-body ok
+	[ "$status" -eq 0 ]
+	run "$COCTL" add d --type dns --query example.org --record AAAA --server 127.0.0.1:5353 \
+		--every 1m --expect-rcode NXDOMAIN --disabled
+	[ "$status" -eq 0 ]
+	run "$COCTL" add e --type exec --every 1m --env A=1 --workdir /tmp --output-limit 1KiB \
+		--kill-grace 1s --jitter 10% -- /bin/echo "a b" c
+	[ "$status" -eq 0 ]
+	run "$COCTL" status -o json e
+	[ "$(echo "$output" | json 'j["jobs"][0]["target"]')" = "/bin/echo a b c" ]
+	stop_daemon
+	start_daemon
+	run "$COCTL" list --no-legend
+	[[ "$output" == *"web "* && "$output" == *"h "* && "$output" == *"d "* && "$output" == *"e "* ]]
+	run "$COCTL" list --no-legend
+	[[ "$output" =~ d\ +dns\ +every\ 1m\ +disabled ]]
+}
+
+@test "add: -f FILE and - (stdin); --runtime is not saved; errors exit 1, clashes 1, usage 2" {
+	start_daemon
+	printf 'jobs:\n  - {name: f1, type: exec, command: [/bin/true], every: 1m}\n  - {name: f2, type: exec, command: [/bin/true], every: 1m}\n' > two.yaml
+	run "$COCTL" add -f two.yaml
+	[ "$status" -eq 0 ]
+	[ "$output" = "added f1, f2 (saved in state/jobs.d)" ]
+	[ -f state/jobs.d/f1.yaml ] && [ -f state/jobs.d/f2.yaml ]
+	printf 'jobs:\n  - {name: s1, type: exec, command: [/bin/true], every: 1m}\n' |
+		"$COCTL" add --runtime -f -
+	[ ! -e state/jobs.d/s1.yaml ]
+	run "$COCTL" status -o json s1
+	[ "$(echo "$output" | json 'j["jobs"][0]["origin"]')" = runtime ]
+	# Invalid: every error, as coctl check prints them; nothing added.
+	printf 'jobs:\n  - {name: x1, type: exec, command: [/bin/true], every: 1m, timeot: 1s}\n  - {name: x2, type: nope}\n' > bad.yaml
+	run --separate-stderr "$COCTL" add -f bad.yaml
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *'bad.yaml:2:'*'unknown key "timeot" (did you mean "timeout"?)'* ]]
+	[[ "$stderr" == *'bad.yaml:3:'*'x2'* ]]
+	run "$COCTL" status x1
+	[ "$status" -eq 4 ]
+	# A name in use: from the files, or added.
+	run --separate-stderr "$COCTL" add good --type exec --every 1m --command /bin/true
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"job good exists already (jobs.yaml:2)"* ]]
+	run --separate-stderr "$COCTL" add -f two.yaml
+	[ "$status" -eq 1 ]
+	# Usage errors.
+	run "$COCTL" add
+	[ "$status" -eq 2 ]
+	run "$COCTL" add z --every 1m
+	[ "$status" -eq 2 ]
+	run "$COCTL" add z --type exec --bogus 1
+	[ "$status" -eq 2 ]
+	run "$COCTL" add -f two.yaml --every 1m
+	[ "$status" -eq 2 ]
+	run "$COCTL" add z --type tcp --target a:1 --every 1m --every 2m
+	[ "$status" -eq 2 ]
+	run "$COCTL" add -f missing.yaml
+	[ "$status" -eq 1 ]
+	stop_daemon
+	start_daemon
+	run "$COCTL" status s1
+	[ "$status" -eq 4 ]
+	run "$COCTL" status f1 f2
+	[ "$status" -eq 0 ]
+}
+
+@test "kill: a job of the files comes back on reload; an added one is gone with its file" {
+	start_daemon
+	"$COCTL" add web --type tcp --target 127.0.0.1:1 --every 1h
+	run --separate-stderr "$COCTL" kill good web
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "killed good; it is defined in jobs.yaml and comes back on reload" ]
+	[ "${lines[1]}" = "killed web (its file in the state directory is removed)" ]
+	[ ! -e state/jobs.d/web.yaml ]
+	run "$COCTL" list --no-legend
+	[ "${#lines[@]}" -eq 1 ]
+	run --separate-stderr "$COCTL" kill bad nope
+	[ "$status" -eq 4 ]
+	[ "$output" = "killed bad; it is defined in jobs.yaml and comes back on reload" ]
+	[ "$stderr" = "coctl: no such job: nope" ]
+	run "$COCTL" reload
+	[ "$status" -eq 0 ]
+	run "$COCTL" list --no-legend
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "$output" != *web* ]]
+	run "$COCTL" kill
+	[ "$status" -eq 2 ]
+}
+
+@test "kill aborts a run in progress at once" {
+	cat >> jobs.yaml <<-'EOF'
+	  - name: slow
+	    type: exec
+	    command: [/bin/sleep, "30"]
+	    every: 1h
+	    timeout: 50m
+	EOF
+	start_daemon
+	"$COCTL" run slow > run.out 2>&1 &
+	local runner=$!
+	wait_for sh -c "'$COCTL' list --no-legend | grep -q 'slow.*running'"
+	local t0=$SECONDS
+	"$COCTL" kill slow
+	wait "$runner" || true
+	[ $((SECONDS - t0)) -le 2 ]
+	! pgrep -f '/bin/sleep 30' -P "$DPID"
+	[[ "$(cat run.out)" == *"killed or removed while it ran"* ]]
+}
+
+@test "pause and resume: STATE says paused, NEXT is empty; exit 4 for no such job" {
+	start_daemon
+	run "$COCTL" pause good
+	[ "$status" -eq 0 ]
+	[ "$output" = "paused good" ]
+	run "$COCTL" list --no-legend
+	[[ "${lines[0]}" =~ ^good\ +exec\ +every\ 1h\ +unknown,paused\ +-\ +-\ +0\ +0\ +-$ ]]
+	run "$COCTL" resume good nope
+	[ "$status" -eq 4 ]
+	[ "${lines[0]}" = "resumed good" ]
+	run "$COCTL" list --no-legend
+	[[ "${lines[0]}" =~ ^good\ +exec\ +every\ 1h\ +unknown\ +-\ +-\ +0\ +0\ +in ]]
+	run "$COCTL" pause
+	[ "$status" -eq 2 ]
+}
+
+@test "reload: picks up changes; refuses a broken configuration and prints its errors" {
+	start_daemon
+	printf 'jobs:\n  - {name: new, type: exec, command: [/bin/true], every: 1m}\n' > dropin/new.yaml
+	run "$COCTL" reload
+	[ "$status" -eq 0 ]
+	[ "$output" = "coctl: reloaded: 3 jobs" ]
+	printf 'jobs:\n  - {name: broken, type: exec, every: 1m, timeot: 1s}\n' > dropin/z.yaml
+	run --separate-stderr "$COCTL" reload
+	[ "$status" -eq 1 ]
+	[[ "${stderr_lines[0]}" == "coctl: reload refused, nothing changed: the configuration has errors" ]]
+	[[ "$stderr" == *'dropin/z.yaml:2:'*'unknown key "timeot"'* ]]
+	run "$COCTL" list --no-legend
+	[ "${#lines[@]}" -eq 3 ]
+	run "$COCTL" reload extra
+	[ "$status" -eq 2 ]
+}
+
+@test "stats: the daemon's figures, as text and JSON" {
+	start_daemon
+	"$COCTL" run good
+	run --separate-stderr "$COCTL" stats
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Daemon:     coro-runnerd "*", pid $DPID, up "* ]]
+	[[ "$output" == *"Jobs:       2 (0 running, 0 paused, 0 down)"* ]]
+	[[ "$output" == *"Coroutines: "*" shared stacks, "*" of stacks saved"* ]]
+	[[ "$output" == *"Loop lag:   p99 "* ]]
+	[[ "$output" == *"Memory:     "*" resident"* ]]
+	run "$COCTL" stats -o json
+	[ "$(echo "$output" | json 'j["jobs"], j["runs"], j["rss_bytes"] > 0, j["switches"] > 0')" = "2 1 True True" ]
+}
+
+@test "exit 3 when the daemon is not there; -s and CORO_RUNNER_SOCKET choose the socket" {
+	run --separate-stderr "$COCTL" list
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == "coctl: cannot reach coro-runnerd at $CORO_RUNNER_SOCKET: connect: No such file or directory"* ]]
+	start_daemon
+	mv sock other.sock
+	run "$COCTL" list
+	[ "$status" -eq 3 ]
+	run "$COCTL" -s other.sock list --no-legend
+	[ "$status" -eq 0 ]
+	run "$COCTL" list -s other.sock --no-legend
+	[ "$status" -eq 0 ]
+	CORO_RUNNER_SOCKET=other.sock run "$COCTL" stats
+	[ "$status" -eq 0 ]
+	run env -u CORO_RUNNER_SOCKET "$COCTL" -s /nonexistent/x.sock kill good
+	[ "$status" -eq 3 ]
+	mv other.sock sock
+}
+
+@test "--help for every command; usage errors exit 2" {
+	for cmd in list status add kill pause resume run reload stats check; do
+		run --separate-stderr "$COCTL" "$cmd" --help
+		[ "$status" -eq 0 ]
+		[[ "${lines[0]}" == "Usage: coctl $cmd"* ]]
+		[ -z "$stderr" ]
+		run --separate-stderr "$COCTL" help "$cmd"
+		[ "$status" -eq 0 ]
+		run --separate-stderr "$COCTL" "$cmd" --no-such-option
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"Try 'coctl $cmd --help'"* ]]
+	done
+	run --separate-stderr "$COCTL" list -o yaml
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$COCTL" lisst
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"did you mean 'list'"* ]]
+}
+
+@test "a stale socket file is replaced; a live daemon's is not" {
+	python3 -c "import socket; s=socket.socket(socket.AF_UNIX); s.bind('$CORO_RUNNER_SOCKET')"
+	start_daemon
+	run "$CORO_RUNNERD" -c jobs.yaml -d dropin -s "$CORO_RUNNER_SOCKET" --state-dir state2
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"in use"* ]]
+	"$COCTL" list >/dev/null
+	stop_daemon
+	[ ! -e "$CORO_RUNNER_SOCKET" ]
+}
+
+@test "the socket is mode 0660; systemd's socket (sd_listen_fds) is used and left in place" {
+	start_daemon
+	[ "$(stat -c %a "$CORO_RUNNER_SOCKET")" = 660 ]
+	stop_daemon
+	command -v systemd-socket-activate >/dev/null || skip "no systemd-socket-activate"
+	systemd-socket-activate -l "$BATS_TEST_TMPDIR/act.sock" "$CORO_RUNNERD" -c jobs.yaml \
+		-d dropin -s "$BATS_TEST_TMPDIR/unused.sock" --state-dir state >> daemon.log 2>&1 &
+	DPID=$!
+	# The daemon starts at the first connection, which it then serves.
+	run "$COCTL" -s act.sock list --no-legend
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ ! -e unused.sock ]
+	stop_daemon
+	[ -S act.sock ]
+}
