@@ -66,24 +66,46 @@ void metrics__put_job_labels(struct mbuf *b, const struct job_state *js);
 
 /* ---- metrics-render.c --------------------------------------------------- */
 
+/* What the page shows of one job, copied when the render reaches it. */
+struct metrics_row {
+	uint64_t by_outcome[3];  /* runs by enum run_outcome */
+	uint64_t skipped;
+	int64_t end_ms;          /* the last run's end, wall clock */
+	uint32_t duration_us;    /* the last run's */
+	uint32_t consecutive_failures;
+	uint32_t labels_off;     /* the job's label set in metrics_render.labels */
+	uint32_t labels_len;
+	int32_t http_status;     /* http: the last response's status, 0 if none */
+	uint8_t type;            /* enum job_type */
+	uint8_t has_last;        /* it has run */
+	uint8_t ok;              /* the last run passed */
+	uint8_t health;          /* enum job_health */
+};
+
 /*
- * Where a render is: each metric family in turn, and within a per-job one,
- * each job in the supervisor's order. Between two chunks the loop runs,
- * so the job list may change: jobs defined after the render began (a
- * higher id) are left to the next scrape, and the render finds its place
- * again by the id of the last job it wrote, so no series is ever written
- * twice (a job removed meanwhile may lack its later families).
+ * A render: first a snapshot of every job (a row and its label set), taken
+ * a slice of jobs at a time; then the page, family after family, from the
+ * snapshot, so that every family shows the same jobs and the jobs' memory
+ * is read once. The loop runs between slices, so the job list may change
+ * during the snapshot: jobs defined after the render began (a higher id)
+ * are left to the next scrape, and the snapshot finds its place again by
+ * the id of the last job it took, so no job is ever taken twice (one
+ * removed meanwhile may be missing).
  */
 struct metrics_render {
 	struct daemon *d;
-	unsigned family;       /* index in the family table */
-	size_t next;           /* the next job index within a per-job family */
-	uint64_t last_id;      /* id of the last job written in this family */
-	bool have_last;
-	bool header_done;      /* the family's # HELP and # TYPE lines are out */
-	uint64_t max_id;       /* the highest job id when the render began */
 	int64_t reload_ok_ms;  /* wall clock of the last good configuration load */
-	struct mbuf line;      /* scratch: the current job's labels */
+	uint64_t max_id;       /* the highest job id when the render began */
+	bool snapshot_done;
+	size_t next;           /* snapshot: the next job index; page: the next row */
+	uint64_t last_id;      /* snapshot: id of the last job taken */
+	bool have_last;
+	unsigned family;       /* page: index in the family table */
+	bool header_done;      /* page: the family's # HELP and # TYPE lines are out */
+	struct metrics_row *rows;
+	size_t nrows;
+	size_t cap_rows;
+	struct mbuf labels;    /* every row's label set, one after the other */
 };
 
 /*
@@ -93,9 +115,10 @@ struct metrics_render {
 void metrics__render_begin(struct metrics_render *r, struct daemon *d, int64_t reload_ok_ms);
 
 /*
- * Appends the next part of the page to b until b holds at least limit
- * bytes (lines are never split) or the page is complete. Returns true
- * when it is complete. Never yields.
+ * Takes the next slice of the snapshot, or appends the next part of the
+ * page to b until b holds at least limit bytes (lines are never split).
+ * Returns true when the page is complete. Never yields; the caller lets
+ * the loop run between calls. Out of memory sets b->oom.
  */
 bool metrics__render_step(struct metrics_render *r, struct mbuf *b, size_t limit);
 

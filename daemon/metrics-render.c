@@ -4,12 +4,14 @@
  *
  * The format wants every sample of a metric family together, after its
  * # HELP and # TYPE lines: so the page is the daemon's families, then
- * one pass over the jobs per per-job family. A render proceeds a chunk at
- * a time (metrics__render_step) so that the HTTP server can send each
- * chunk, and let the loop run, before rendering the next one.
+ * one pass per per-job family over a snapshot of the jobs (see struct
+ * metrics_render). A render proceeds a slice at a time
+ * (metrics__render_step) so that the HTTP server can send each chunk, and
+ * let the loop run, before rendering the next one.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -27,7 +29,7 @@ struct family {
 	const char *type;
 	const char *help;
 	/* Per-job families: the job's samples, labels being its label set. */
-	void (*job)(struct mbuf *b, const char *name, const struct job_state *js,
+	void (*job)(struct mbuf *b, const char *name, const struct metrics_row *js,
 		    const char *labels, size_t labels_len);
 	/* Daemon families: every sample. */
 	void (*daemon)(struct metrics_render *r, struct mbuf *b, const char *name);
@@ -80,37 +82,36 @@ static void sample_scaled(struct mbuf *b, const char *name, const char *labels,
 
 /* ---- per-job families --------------------------------------------------- */
 
-static void job_success(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_success(struct mbuf *b, const char *name, const struct metrics_row *js,
 			const char *labels, size_t labels_len)
 {
 	if (js->has_last)
-		sample(b, name, labels, labels_len, NULL,
-		       js->last.outcome == OUTCOME_OK ? "1" : "0", 1);
+		sample(b, name, labels, labels_len, NULL, js->ok ? "1" : "0", 1);
 }
 
-static void job_duration(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_duration(struct mbuf *b, const char *name, const struct metrics_row *js,
 			 const char *labels, size_t labels_len)
 {
 	if (js->has_last)
-		sample_scaled(b, name, labels, labels_len, NULL, js->last.duration_us, 6);
+		sample_scaled(b, name, labels, labels_len, NULL, js->duration_us, 6);
 }
 
-static void job_http_status(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_http_status(struct mbuf *b, const char *name, const struct metrics_row *js,
 			    const char *labels, size_t labels_len)
 {
-	if (js->has_last && js->job->type == JOB_HTTP)
+	if (js->has_last && js->type == JOB_HTTP)
 		sample_u64(b, name, labels, labels_len, NULL,
-			   js->last_http_status > 0 ? (uint64_t)js->last_http_status : 0);
+			   js->http_status > 0 ? (uint64_t)js->http_status : 0);
 }
 
-static void job_dns_time(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_dns_time(struct mbuf *b, const char *name, const struct metrics_row *js,
 			 const char *labels, size_t labels_len)
 {
-	if (js->has_last && js->job->type == JOB_DNS)
-		sample_scaled(b, name, labels, labels_len, NULL, js->last.duration_us, 6);
+	if (js->has_last && js->type == JOB_DNS)
+		sample_scaled(b, name, labels, labels_len, NULL, js->duration_us, 6);
 }
 
-static void job_runs(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_runs(struct mbuf *b, const char *name, const struct metrics_row *js,
 		     const char *labels, size_t labels_len)
 {
 	sample_u64(b, name, labels, labels_len, "result=\"ok\"", js->by_outcome[OUTCOME_OK]);
@@ -119,30 +120,30 @@ static void job_runs(struct mbuf *b, const char *name, const struct job_state *j
 		   js->by_outcome[OUTCOME_TIMEOUT]);
 }
 
-static void job_consecutive(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_consecutive(struct mbuf *b, const char *name, const struct metrics_row *js,
 			    const char *labels, size_t labels_len)
 {
 	sample_u64(b, name, labels, labels_len, NULL, js->consecutive_failures);
 }
 
-static void job_up(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_up(struct mbuf *b, const char *name, const struct metrics_row *js,
 		   const char *labels, size_t labels_len)
 {
 	if (js->health != HEALTH_UNKNOWN)
 		sample(b, name, labels, labels_len, NULL, js->health == HEALTH_UP ? "1" : "0", 1);
 }
 
-static void job_skipped(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_skipped(struct mbuf *b, const char *name, const struct metrics_row *js,
 			const char *labels, size_t labels_len)
 {
 	sample_u64(b, name, labels, labels_len, NULL, js->skipped);
 }
 
-static void job_last_run(struct mbuf *b, const char *name, const struct job_state *js,
+static void job_last_run(struct mbuf *b, const char *name, const struct metrics_row *js,
 			 const char *labels, size_t labels_len)
 {
 	if (js->has_last)
-		sample_scaled(b, name, labels, labels_len, NULL, js->last.end_ms, 3);
+		sample_scaled(b, name, labels, labels_len, NULL, js->end_ms, 3);
 }
 
 /* ---- daemon families ---------------------------------------------------- */
@@ -330,6 +331,8 @@ static const struct family families[] = {
 
 #define NFAMILIES (sizeof families / sizeof *families)
 
+#define SNAPSHOT_SLICE 1024 /* jobs taken per step (well under 1 ms) */
+
 void metrics__render_begin(struct metrics_render *r, struct daemon *d, int64_t reload_ok_ms)
 {
 	size_t n = sup_count(d->sup);
@@ -343,11 +346,18 @@ void metrics__render_begin(struct metrics_render *r, struct daemon *d, int64_t r
 		if (js && js->id > r->max_id)
 			r->max_id = js->id;
 	}
+	/* Room for every row and typical labels now: no large realloc in a step later. */
+	r->rows = malloc(n * sizeof *r->rows);
+	r->cap_rows = r->rows ? n : 0;
+	metrics__mbuf_room(&r->labels, n * 48 + 64);
+	r->labels.oom = false;
 }
 
 void metrics__render_end(struct metrics_render *r)
 {
-	metrics__mbuf_free(&r->line);
+	free(r->rows);
+	r->rows = NULL;
+	metrics__mbuf_free(&r->labels);
 }
 
 static void header(struct mbuf *b, const struct family *f)
@@ -365,7 +375,7 @@ static void header(struct mbuf *b, const struct family *f)
 
 /*
  * After a pause the job list may have changed: go on after the last job
- * written, wherever it now is. If it is gone, go on at the same index,
+ * taken, wherever it now is. If it is gone, go on at the same index,
  * which may miss jobs but never repeats one (removal only moves jobs
  * towards the front, and new jobs are skipped).
  */
@@ -389,52 +399,103 @@ static void find_place(struct metrics_render *r, size_t n)
 		r->next = n;
 }
 
-/* Renders one per-job family from r->next on; false when it stopped at limit. */
+static bool take(struct metrics_render *r, const struct job_state *js)
+{
+	struct metrics_row *row;
+	size_t off = r->labels.len;
+
+	if (r->nrows == r->cap_rows) {
+		size_t cap = r->cap_rows ? 2 * r->cap_rows : 1024;
+		struct metrics_row *rows = realloc(r->rows, cap * sizeof *rows);
+
+		if (!rows)
+			return false;
+		r->rows = rows;
+		r->cap_rows = cap;
+	}
+	metrics__put_job_labels(&r->labels, js);
+	if (r->labels.oom || r->labels.len > UINT32_MAX)
+		return false;
+	row = &r->rows[r->nrows++];
+	for (int o = 0; o < 3; o++)
+		row->by_outcome[o] = js->by_outcome[o];
+	row->skipped = js->skipped;
+	row->end_ms = js->last.end_ms;
+	row->duration_us = js->last.duration_us;
+	row->consecutive_failures = js->consecutive_failures;
+	row->labels_off = (uint32_t)off;
+	row->labels_len = (uint32_t)(r->labels.len - off);
+	row->http_status = js->last_http_status;
+	row->type = (uint8_t)js->job->type;
+	row->has_last = js->has_last;
+	row->ok = js->last.outcome == OUTCOME_OK;
+	row->health = (uint8_t)js->health;
+	return true;
+}
+
+/* Takes the next slice of jobs; true when all are taken. */
+static bool snapshot(struct metrics_render *r, struct mbuf *b)
+{
+	size_t n = sup_count(r->d->sup), end;
+
+	find_place(r, n);
+	end = r->next + SNAPSHOT_SLICE < n ? r->next + SNAPSHOT_SLICE : n;
+	while (r->next < end) {
+		const struct job_state *js = sup_job(r->d->sup, r->next++);
+
+		if (!js || js->removed || js->id > r->max_id || !js->job)
+			continue;
+		if (!take(r, js)) {
+			b->oom = true;
+			return true;
+		}
+		r->last_id = js->id;
+		r->have_last = true;
+	}
+	if (r->next < n)
+		return false;
+	r->next = 0;
+	return true;
+}
+
+/* Renders one per-job family from row r->next on; false when it stopped at limit. */
 static bool job_family(struct metrics_render *r, struct mbuf *b, size_t limit,
 		       const struct family *f)
 {
-	size_t n = sup_count(r->d->sup);
-
-	find_place(r, n);
-	while (r->next < n) {
-		const struct job_state *js;
+	while (r->next < r->nrows) {
+		const struct metrics_row *row = &r->rows[r->next];
 
 		if (b->len >= limit)
 			return false;
-		js = sup_job(r->d->sup, r->next++);
-		if (!js || js->removed || js->id > r->max_id || !js->job)
-			continue;
-		r->line.len = 0;
-		metrics__put_job_labels(&r->line, js);
-		if (r->line.oom) {
-			b->oom = true;
-			continue;
-		}
-		f->job(b, f->name, js, r->line.p, r->line.len);
-		r->last_id = js->id;
-		r->have_last = true;
+		f->job(b, f->name, row, r->labels.p + row->labels_off, row->labels_len);
+		r->next++;
 	}
 	return true;
 }
 
 bool metrics__render_step(struct metrics_render *r, struct mbuf *b, size_t limit)
 {
+	if (!r->snapshot_done) {
+		if (!snapshot(r, b))
+			return false;
+		r->snapshot_done = true;
+		if (b->oom)
+			return true;
+	}
 	while (r->family < NFAMILIES) {
 		const struct family *f = &families[r->family];
 
+		if (!r->header_done)
+			header(b, f);
+		r->header_done = true;
 		if (f->job) {
-			if (!r->header_done)
-				header(b, f);
-			r->header_done = true;
 			if (!job_family(r, b, limit, f))
 				return false;
 		} else {
-			header(b, f);
 			f->daemon(r, b, f->name);
 		}
 		r->family++;
 		r->next = 0;
-		r->have_last = false;
 		r->header_done = false;
 		if (b->len >= limit && r->family < NFAMILIES)
 			return false;

@@ -15,6 +15,9 @@
  *   own coroutine; a response that has not gone out within
  *   RESPONSE_TIMEOUT_MS, or that makes no progress for WRITE_IDLE_MS, is
  *   cut off;
+ * - at most RENDERS_MAX pages are sent at once (each holds a snapshot of
+ *   the jobs, about 120 bytes a job); other requests wait their turn
+ *   within their response time;
  * - rendering gives the loop back every SLICE_US of work, so a scrape of
  *   100k jobs delays the jobs' timers by a few milliseconds at most.
  *
@@ -49,6 +52,7 @@
 #define WRITE_IDLE_MS 10000            /* without taking a byte */
 #define DRAIN_MS 1000                  /* reading what follows an error reply */
 #define CHUNK_BYTES (256u << 10)       /* rendered, then written, at a time */
+#define RENDERS_MAX 4                  /* pages being sent at once (each holds a snapshot) */
 #define SLICE_US 5000                  /* of rendering before the loop gets a turn */
 #define STACK_BYTES (128 << 10)        /* each coroutine's (the render is shallow) */
 
@@ -76,6 +80,8 @@ struct server {
 	bool listener_done;
 	struct co_cond *wake;          /* the listener: a socket to listen on, or stop */
 	struct co_cond *ended;         /* metrics_stop: a coroutine ended */
+	struct co_cond *slot;          /* a render ended: the next may start */
+	unsigned renders;              /* pages being sent */
 	struct client *head, *tail;
 	unsigned nclients;
 	struct co *dead[CLIENTS_HARD + 1]; /* ended client coroutines, to release */
@@ -348,6 +354,17 @@ static void reply_metrics(struct client *c, bool head, uint64_t deadline)
 		metrics__mbuf_free(&b);
 		return;
 	}
+	while (c->srv->renders >= RENDERS_MAX) {
+		uint64_t now = now_us();
+
+		if (now >= deadline || c->srv->stopping || c->dropped) {
+			metrics__mbuf_free(&b);
+			return;
+		}
+		co_cond_timedwait(c->srv->slot, (int)((deadline - now) / 1000) + 1);
+		c->resumed_us = now_us();
+	}
+	c->srv->renders++;
 	metrics__render_begin(&r, c->srv->d, reload_ok_ms(c->srv));
 	while (!done) {
 		done = metrics__render_step(&r, &b, CHUNK_BYTES);
@@ -368,6 +385,8 @@ static void reply_metrics(struct client *c, bool head, uint64_t deadline)
 	}
 	metrics__render_end(&r);
 	metrics__mbuf_free(&b);
+	c->srv->renders--;
+	co_cond_signal(c->srv->slot);
 }
 
 static void serve(struct client *c)
@@ -543,6 +562,7 @@ static void server_free(struct server *s)
 		co_release(s->co);
 	co_cond_free(s->wake);
 	co_cond_free(s->ended);
+	co_cond_free(s->slot);
 	free(s->listen);
 	free(s);
 }
@@ -559,7 +579,8 @@ static struct server *server_new(struct daemon *d)
 	s->reload_ok_ms = d->start_wall_ms;
 	s->wake = co_cond_alloc();
 	s->ended = co_cond_alloc();
-	if (!s->wake || !s->ended || co_create(&s->co, &attr, listener_main, s) < 0) {
+	s->slot = co_cond_alloc();
+	if (!s->wake || !s->ended || !s->slot || co_create(&s->co, &attr, listener_main, s) < 0) {
 		server_free(s);
 		return NULL;
 	}
@@ -663,6 +684,7 @@ void metrics_stop(struct daemon *d)
 		s->fd = -1;
 	}
 	co_cond_signal(s->wake);
+	co_cond_broadcast(s->slot);
 	for (struct client *c = s->head; c; c = c->next)
 		shutdown(c->fd, SHUT_RDWR);
 	if (!s->started)
