@@ -34,55 +34,60 @@
 
 #define STATE_VERSION 1
 
-static json_t *record_json(const struct run_record *r)
+/*
+ * The file is written with stdio rather than built as a jansson tree: with
+ * 100,000 jobs the tree is millions of values, and the stop that writes it
+ * must be quick. Names are [A-Za-z0-9_.-]; error texts are escaped here.
+ */
+static void put_string(FILE *f, const char *text)
 {
-	return json_pack("[I,I,s]", (json_int_t)r->end_ms, (json_int_t)r->duration_us,
-			 run_outcome_name((enum run_outcome)r->outcome));
+	putc('"', f);
+	for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			fprintf(f, "\\%c", *c);
+		else if (*c < 0x20)
+			fprintf(f, "\\u%04x", *c);
+		else if (*c >= 0x80)
+			putc('?', f); /* the loader refuses invalid UTF-8: keep the file loadable */
+		else
+			putc(*c, f);
+	}
+	putc('"', f);
 }
 
-static json_t *job_json(const struct job_state *js)
+static void put_job(FILE *f, const struct job_state *js)
 {
-	char hash[24];
-	json_t *o, *hist;
-
-	snprintf(hash, sizeof hash, "%016" PRIx64, config_job_hash(js->job));
-	o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:b}",
-		      "name", js->job->name, "hash", hash,
-		      "runs", (json_int_t)js->runs,
-		      "ok", (json_int_t)js->by_outcome[OUTCOME_OK],
-		      "failed", (json_int_t)js->by_outcome[OUTCOME_FAILED],
-		      "timeout", (json_int_t)js->by_outcome[OUTCOME_TIMEOUT],
-		      "skipped", (json_int_t)js->skipped,
-		      "attempts", (json_int_t)js->attempts,
-		      "consecutive_failures", (json_int_t)js->consecutive_failures,
-		      "consecutive_successes", (json_int_t)js->consecutive_successes,
-		      "health", job_health_name(js->health),
-		      "health_since", (json_int_t)js->health_since_ms,
-		      "paused", js->paused);
-	if (!o)
-		return NULL;
+	fprintf(f, "{\"name\":\"%s\",\"hash\":\"%016" PRIx64 "\",\"runs\":%" PRIu64
+		",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"timeout\":%" PRIu64
+		",\"skipped\":%" PRIu64 ",\"attempts\":%" PRIu64
+		",\"consecutive_failures\":%u,\"consecutive_successes\":%u"
+		",\"health\":\"%s\",\"health_since\":%" PRId64 ",\"paused\":%s",
+		js->job->name, config_job_hash(js->job), js->runs,
+		js->by_outcome[OUTCOME_OK], js->by_outcome[OUTCOME_FAILED],
+		js->by_outcome[OUTCOME_TIMEOUT], js->skipped, js->attempts,
+		js->consecutive_failures, js->consecutive_successes,
+		job_health_name(js->health), js->health_since_ms,
+		js->paused ? "true" : "false");
 	if (js->has_last) {
-		json_t *last = json_pack("{s:I,s:I,s:s,s:s?,s:i,s:i}",
-					 "end", (json_int_t)js->last.end_ms,
-					 "duration_us", (json_int_t)js->last.duration_us,
-					 "result", run_outcome_name((enum run_outcome)js->last.outcome),
-					 "error", js->last_error,
-					 "http_status", js->last_http_status,
-					 "exit_status", js->last_exit_status);
-		if (!last || json_object_set_new(o, "last", last) < 0)
-			goto fail;
+		fprintf(f, ",\"last\":{\"end\":%" PRId64 ",\"duration_us\":%" PRIu32
+			",\"result\":\"%s\",\"http_status\":%d,\"exit_status\":%d",
+			js->last.end_ms, js->last.duration_us,
+			run_outcome_name((enum run_outcome)js->last.outcome),
+			js->last_http_status, js->last_exit_status);
+		if (js->last_error) {
+			fputs(",\"error\":", f);
+			put_string(f, js->last_error);
+		}
+		putc('}', f);
 	}
-	hist = json_array();
-	if (!hist || json_object_set_new(o, "history", hist) < 0)
-		goto fail;
-	for (unsigned i = 0; i < js->hist_len; i++)
-		if (json_array_append_new(hist, record_json(job_history(js, i))) < 0)
-			goto fail;
-	return o;
+	fputs(",\"history\":[", f);
+	for (unsigned i = 0; i < js->hist_len; i++) {
+		const struct run_record *r = job_history(js, i);
 
-fail:
-	json_decref(o);
-	return NULL;
+		fprintf(f, "%s[%" PRId64 ",%" PRIu32 ",\"%s\"]", i ? "," : "", r->end_ms,
+			r->duration_us, run_outcome_name((enum run_outcome)r->outcome));
+	}
+	fputs("]}", f);
 }
 
 static int fsync_dir_of(const char *path)
@@ -142,35 +147,30 @@ out:
 
 int sup_save_state(const struct supervisor *s, const char *path)
 {
-	json_t *root = json_pack("{s:i,s:I,s:[]}", "version", STATE_VERSION, "saved",
-				 (json_int_t)sup_wall_ms(), "jobs");
-	json_t *jobs = root ? json_object_get(root, "jobs") : NULL;
 	char *text = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&text, &len);
 	int ret;
 
-	if (!jobs) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "{\"version\":%d,\"saved\":%" PRId64 ",\"jobs\":[", STATE_VERSION,
+		sup_wall_ms());
 	for (size_t i = 0; i < sup_count(s); i++) {
 		const struct job_state *js = sup_job(s, i);
 
 		if (js->removed || js->origin == ORIGIN_RUNTIME)
 			continue;
-		if (json_array_append_new(jobs, job_json(js)) < 0) {
-			ret = -ENOMEM;
-			goto out;
-		}
+		fputs(n++ ? ",\n" : "\n", f);
+		put_job(f, js);
 	}
-	text = json_dumps(root, JSON_COMPACT);
-	if (!text) {
-		ret = -ENOMEM;
-		goto out;
+	fputs("]}\n", f);
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		return -ENOMEM;
 	}
-	ret = write_atomic(path, text, strlen(text));
-out:
+	ret = write_atomic(path, text, len);
 	free(text);
-	json_decref(root);
 	return ret;
 }
 
