@@ -70,6 +70,8 @@ bool control__fail(json_t *reply, const char *code, const char *fmt, ...)
 
 /* ---- credentials -------------------------------------------------------- */
 
+static bool socket_group(const struct control *ctl, gid_t *ret);
+
 /* Whether gid is among the supplementary groups /proc says pid has. */
 static int proc_has_group(pid_t pid, gid_t gid)
 {
@@ -120,18 +122,19 @@ static bool user_has_group(uid_t uid, gid_t primary, gid_t gid)
 bool control__privileged(const struct client *c)
 {
 	const struct control *ctl = c->ctl;
+	gid_t gid;
 	int r;
 
 	if (c->cred.uid == 0 || c->cred.uid == ctl->d->uid)
 		return true;
-	if (!ctl->have_gid)
+	if (c->cred.uid == (uid_t)-1 || !socket_group(ctl, &gid))
 		return false;
-	if (c->cred.gid == ctl->sock_gid)
+	if (c->cred.gid == gid)
 		return true;
-	r = c->cred.pid > 0 ? proc_has_group(c->cred.pid, ctl->sock_gid) : -1;
+	r = c->cred.pid > 0 ? proc_has_group(c->cred.pid, gid) : -1;
 	if (r >= 0)
 		return r == 1;
-	return user_has_group(c->cred.uid, c->cred.gid, ctl->sock_gid);
+	return user_has_group(c->cred.uid, c->cred.gid, gid);
 }
 
 /* ---- one client --------------------------------------------------------- */
@@ -273,7 +276,7 @@ static ssize_t read_line(struct client *c, uint64_t deadline)
 	size_t scanned = 0;
 
 	for (;;) {
-		char *nl = memchr(c->buf + scanned, '\n', c->len - scanned);
+		char *nl = c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		uint64_t now = now_ms();
 		ssize_t n;
@@ -544,8 +547,11 @@ static int bind_path(struct control *ctl, const char *path)
 	return 0;
 }
 
-/* The socket file's group, whose members may change things. */
-static void find_group(struct control *ctl)
+/*
+ * The socket file's group, whose members may change things. Looked up at
+ * each check: an administrator may chgrp the socket while the daemon runs.
+ */
+static bool socket_group(const struct control *ctl, gid_t *ret)
 {
 	struct sockaddr_un sa;
 	socklen_t len = sizeof sa;
@@ -554,9 +560,9 @@ static void find_group(struct control *ctl)
 	memset(&sa, 0, sizeof sa);
 	if (getsockname(ctl->listen_fd, (struct sockaddr *)&sa, &len) < 0 ||
 	    sa.sun_family != AF_UNIX || !sa.sun_path[0] || stat(sa.sun_path, &st) < 0)
-		return;
-	ctl->sock_gid = st.st_gid;
-	ctl->have_gid = true;
+		return false;
+	*ret = st.st_gid;
+	return true;
 }
 
 static void free_control(struct control *ctl)
@@ -588,7 +594,6 @@ int control_start(struct daemon *d)
 		if (r < 0)
 			goto fail;
 	}
-	find_group(ctl);
 	ctl->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ctl->reap_cond = co_cond_alloc();
 	ctl->drained = co_cond_alloc();
