@@ -391,3 +391,23 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	stop_daemon
 	[ -S act.sock ]
 }
+
+@test "bash completion: commands, options, job names from the daemon, add's keys" {
+	start_daemon
+	complete_words() { # complete_words WORD...: the completions of the last word
+		COMP_WORDS=("$@")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		COMPREPLY=()
+		_coctl
+		echo "${COMPREPLY[*]}"
+	}
+	PATH="$(dirname "$COCTL"):$PATH"
+	source "$ROOT/packaging/bash-completion/coctl"
+	[ "$(complete_words coctl st)" = "status stats" ]
+	[ "$(complete_words coctl status g)" = "good" ]
+	[ "$(complete_words coctl -s "$CORO_RUNNER_SOCKET" kill '')" = "good bad" ]
+	[ "$(complete_words coctl add x --ty)" = "--type" ]
+	[ "$(complete_words coctl add x --type e)" = "exec" ]
+	[ "$(complete_words coctl list -o j)" = "json" ]
+	[[ " $(complete_words coctl --) " == *" --no-legend "* ]]
+}
