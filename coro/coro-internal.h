@@ -84,6 +84,7 @@ struct co__ext {
 	void **spec;           /* co-local values, indexed by pthread key */
 	struct co__wait *wait; /* what it is blocked on in the event loop, or NULL */
 	char **env;            /* this coroutine's values of co_set_env_list's names, or NULL */
+	int resolve_timeout_ms; /* co_set_resolve_timeout; 0: none of its own */
 };
 
 /*

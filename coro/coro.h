@@ -232,6 +232,15 @@ CO_API int co_set_dns_servers(const char *servers);
  * For coroutines of one thread: a waiter yields to the loop until
  * signalled.
  */
+/*
+ * Bounds name resolution (getaddrinfo and gethostbyname through the hooks)
+ * in the calling coroutine: each call gives up after timeout_ms with
+ * EAI_AGAIN (gethostbyname: TRY_AGAIN), whatever c-ares's own timeouts and
+ * retries would allow. 0 removes the bound. Returns 0, -EPERM outside a
+ * coroutine, -EINVAL for a negative value, -ENOMEM.
+ */
+CO_API int co_set_resolve_timeout(int timeout_ms);
+
 struct co_cond;
 
 /* A new condition variable, or NULL if out of memory. */

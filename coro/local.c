@@ -87,6 +87,24 @@ CO_API int co_set_name(struct co *co, const char *name)
 	return 0;
 }
 
+CO_API int co_set_resolve_timeout(int timeout_ms)
+{
+	struct co *self = co_self();
+	struct co__ext *ext;
+
+	if (!self)
+		return -EPERM;
+	if (timeout_ms < 0)
+		return -EINVAL;
+	if (!timeout_ms && !self->ext)
+		return 0;
+	ext = co__ext_get(self);
+	if (!ext)
+		return -ENOMEM;
+	ext->resolve_timeout_ms = timeout_ms;
+	return 0;
+}
+
 CO_API const char *co_get_name(const struct co *co)
 {
 	return co->ext ? co->ext->name : NULL;

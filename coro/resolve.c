@@ -117,6 +117,10 @@ static int channel_open(ares_channel *ret)
  */
 static void drive(struct co_epoll *loop, ares_channel ch, const int *done)
 {
+	struct co *self = co_self();
+	int limit = self && self->ext ? self->ext->resolve_timeout_ms : 0;
+	uint64_t deadline = limit > 0 ? co__deadline(limit) : 0;
+
 	while (!*done) {
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd p[ARES_GETSOCK_MAXNUM];
@@ -138,6 +142,17 @@ static void drive(struct co_epoll *loop, ares_channel ch, const int *done)
 		}
 		tvp = ares_timeout(ch, NULL, &tv);
 		timeout = tvp ? (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000) : -1;
+		if (deadline) {
+			uint64_t now = co__now_ms();
+
+			if (now >= deadline) {
+				/* co_set_resolve_timeout's bound: give up (EAI_AGAIN). */
+				ares_cancel(ch);
+				return;
+			}
+			if (timeout < 0 || (uint64_t)timeout > deadline - now)
+				timeout = (int)(deadline - now);
+		}
 		if (!n && !tvp) {
 			/* Nothing in flight and no answer: let c-ares finish its bookkeeping. */
 			ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coro/coro.h"
 #include "daemon/probe.h"
 
 /* Bytes of reply kept while looking for the expected text. */
@@ -249,7 +250,11 @@ static int run(struct tcp_run *r)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof port, "%u", (unsigned)t->port);
+	/* The job's timeout bounds the lookup too (c-ares alone may retry for longer). */
+	if (r->limit_us)
+		co_set_resolve_timeout((int)((left_us(r) + 999) / 1000) + 1);
 	err = getaddrinfo(t->host, port, &hints, &list);
+	co_set_resolve_timeout(0);
 	if (r->p->cancelled) {
 		if (!err)
 			freeaddrinfo(list);

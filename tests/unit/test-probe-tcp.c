@@ -307,3 +307,23 @@ TEST(name_resolved_through_the_loop)
 	close(lfd);
 	test_server_stop(&dns);
 }
+
+/* A name server slower than the job's timeout: the run ends at the timeout, not c-ares's. */
+TEST(slow_name_lookup_bounded_by_the_timeout)
+{
+	const char *args[] = { "--delay", "5", NULL };
+	struct test_server dns = test_server_start("slow-dns.py", args);
+	char servers[64];
+	long long t0;
+
+	snprintf(servers, sizeof servers, "127.0.0.1:%d", dns.port);
+	ASSERT_EQ(co_set_dns_servers(servers), 0);
+	t0 = now_ms();
+	run(job_of("timeout: 300ms, target: \"slow.test:5432\""), NULL, NULL);
+	ASSERT_EQ(probe_ret, 0);
+	ASSERT_STR_EQ(probe.result.error, "timeout after 300ms");
+	ASSERT_GE(now_ms() - t0, 300);
+	ASSERT_LT(now_ms() - t0, 1500);
+	finish();
+	test_server_stop(&dns);
+}

@@ -262,3 +262,44 @@ TEST(bad_server_list_is_refused)
 	ASSERT_EQ(co_set_dns_servers("[::1]:5353,127.0.0.1"), 0);
 	ASSERT_EQ(co_set_dns_servers(NULL), 0);
 }
+
+static void *bounded_lookups(void *arg)
+{
+	struct addrinfo *res = NULL;
+	double t0;
+
+	(void)arg;
+	co_enable_hook_sys();
+	ASSERT_EQ(co_set_resolve_timeout(-1), -EINVAL);
+	ASSERT_EQ(co_set_resolve_timeout(200), 0);
+	t0 = now_s();
+	ASSERT_EQ(getaddrinfo("slow.test", "80", NULL, &res), EAI_AGAIN);
+	ASSERT(now_s() - t0 >= 0.2);
+	ASSERT(now_s() - t0 < 1.0);
+	t0 = now_s();
+	ASSERT(!gethostbyname("slow2.test"));
+	ASSERT_EQ(h_errno, TRY_AGAIN);
+	ASSERT(now_s() - t0 < 1.0);
+	/* Without the bound, the 1.5 s server is waited for. */
+	ASSERT_EQ(co_set_resolve_timeout(0), 0);
+	ASSERT_EQ(getaddrinfo("slow3.test", "80", NULL, &res), 0);
+	ASSERT(now_s() - t0 >= 1.5);
+	freeaddrinfo(res);
+	finished++;
+	return NULL;
+}
+
+/* co_set_resolve_timeout bounds a coroutine's lookups below c-ares's own timeouts. */
+TEST(resolve_timeout_bounds_lookups)
+{
+	struct co *co;
+
+	ASSERT_EQ(co_set_resolve_timeout(100), -EPERM); /* not in a coroutine */
+	start_dns("1.5");
+	total = 1;
+	ASSERT_EQ(co_create(&co, NULL, bounded_lookups, NULL), 0);
+	co_resume(co);
+	co_eventloop(co_get_epoll_ct(), all_done, NULL);
+	co_release(co);
+	test_server_stop(&dns);
+}
