@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -114,7 +115,7 @@ static void library_init(void)
 }
 
 /* A channel on the job's server, or the system's; an ARES_* status. */
-static int channel_open(struct probe *p, ares_channel *ret)
+static int channel_open(struct probe *p, const char *server, ares_channel *ret)
 {
 	const struct job_dns *d = &p->job->u.dns;
 	struct ares_options opts;
@@ -131,13 +132,13 @@ static int channel_open(struct probe *p, ares_channel *ret)
 	status = ares_init_options(ret, &opts, ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB);
 	if (status != ARES_SUCCESS)
 		return status;
-	if (d->server_host) {
+	if (server) {
 		char csv[INET6_ADDRSTRLEN + 16];
 
-		if (strchr(d->server_host, ':'))
-			snprintf(csv, sizeof csv, "[%s]:%u", d->server_host, (unsigned)d->server_port);
+		if (strchr(server, ':'))
+			snprintf(csv, sizeof csv, "[%s]:%u", server, (unsigned)d->server_port);
 		else
-			snprintf(csv, sizeof csv, "%s:%u", d->server_host, (unsigned)d->server_port);
+			snprintf(csv, sizeof csv, "%s:%u", server, (unsigned)d->server_port);
 		status = ares_set_servers_ports_csv(*ret, csv);
 		if (status != ARES_SUCCESS)
 			ares_destroy(*ret);
@@ -421,10 +422,49 @@ static int local_answer(struct probe *p, int type)
 	return 0;
 }
 
+/*
+ * The job's server as an address: a name is looked up first (through the
+ * hooks, bounded by what is left of the timeout). Returns 1 with the
+ * address in buf, or 0 with the run failed.
+ */
+static int server_address(struct dns_run *r, char *buf, size_t size)
+{
+	const char *host = r->p->job->u.dns.server_host;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *list = NULL;
+	unsigned char bin[16];
+	int err;
+
+	if (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) {
+		snprintf(buf, size, "%s", host);
+		return 1;
+	}
+	if (r->limit_us)
+		co_set_resolve_timeout((int)((left_us(r) + 999) / 1000) + 1);
+	err = getaddrinfo(host, NULL, &hints, &list);
+	co_set_resolve_timeout(0);
+	if (err || !list) {
+		if (r->limit_us && left_us(r) == 0)
+			return probe_fail_timeout(r->p), 0;
+		probe_fail(r->p, "resolve server %s: %s", host,
+			   err == EAI_NONAME || err == EAI_NODATA ? "name not found"
+			   : err == EAI_AGAIN ? "temporary failure" : gai_strerror(err));
+		return 0;
+	}
+	if (list->ai_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)list->ai_addr)->sin6_addr, buf,
+			  (socklen_t)size);
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)list->ai_addr)->sin_addr, buf,
+			  (socklen_t)size);
+	freeaddrinfo(list);
+	return 1;
+}
+
 static int run(struct dns_run *r)
 {
 	const struct job_dns *d = &r->p->job->u.dns;
 	struct dns_reply q = { 0 };
+	char server[INET6_ADDRSTRLEN];
 	ares_channel ch;
 	int type = record_type(d->record), status, ret;
 
@@ -432,10 +472,12 @@ static int run(struct dns_run *r)
 		return probe_fail(r->p, "record type %s is not supported", d->record);
 	if (!d->server_host && is_localhost(d->query))
 		return local_answer(r->p, type);
-	status = channel_open(r->p, &ch);
+	if (d->server_host && !server_address(r, server, sizeof server))
+		return r->p->cancelled ? -ECANCELED : 0;
+	status = channel_open(r->p, d->server_host ? server : NULL, &ch);
 	if (status != ARES_SUCCESS) {
 		if (d->server_host && status != ARES_ENOMEM)
-			return probe_fail(r->p, "server %s: not an address", d->server_host);
+			return probe_fail(r->p, "server %s: not usable", d->server_host);
 		return fail_ares(r->p, "resolver", status);
 	}
 	ares_query(ch, d->query, CLASS_IN, type, on_reply, &q);

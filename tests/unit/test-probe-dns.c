@@ -266,3 +266,32 @@ TEST(localhost_answered_without_a_server)
 	ASSERT_STR_EQ(probe.result.error, "rcode NOERROR (expected NXDOMAIN)");
 	finish();
 }
+
+/* A server given by name is looked up first; a name that does not resolve fails clearly. */
+TEST(server_given_by_name)
+{
+	char yaml[512];
+	struct cfg_errors errs;
+
+	start_dns("0.01");
+	snprintf(yaml, sizeof yaml,
+		 "jobs:\n  - {name: d, type: dns, every: 10s, timeout: 2s, query: host.test, "
+		 "server: \"localhost:%d\"}\n", dns.port);
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	cfg_errors_free(&errs);
+	run(&cfg->jobs[0], NULL, NULL);
+	ASSERT_STR_EQ(probe.result.error, "");
+	ASSERT(probe.result.ok);
+	finish();
+	static const char bad[] = "jobs: [{name: d, type: dns, every: 10s, timeout: 2s, "
+				  "query: a.test, server: 'nosuchhost.invalid'}]";
+	ASSERT_EQ(config_load_buffer("t.yaml", bad, strlen(bad), &cfg, &errs), 0);
+	cfg_errors_free(&errs);
+	run(&cfg->jobs[0], NULL, NULL);
+	ASSERT_EQ(probe_ret, 0);
+	ASSERT(!probe.result.ok);
+	if (strncmp(probe.result.error, "resolve server nosuchhost.invalid: ", 35) != 0)
+		tap__fail(__FILE__, __LINE__, "error \"%s\"", probe.result.error);
+	finish();
+	test_server_stop(&dns);
+}
