@@ -283,6 +283,7 @@ int sup_load_state(struct supervisor *s, const char *path)
 		restored++;
 	}
 	json_decref(root);
+	sup_recount(s);
 	log_msg(LOG_INFO, "restored the state of %zu job%s from %s", restored,
 		restored == 1 ? "" : "s", path);
 	return 0;

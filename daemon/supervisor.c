@@ -48,6 +48,7 @@ struct supervisor {
 	uint64_t rng;
 
 	uint64_t runs, failures, skipped;
+	size_t nrunning, npaused, ndown; /* live jobs running, paused, down (kept as they change) */
 	uint64_t reloads_ok, reloads_failed;
 	bool last_reload_ok;
 	int64_t last_reload_ms;
@@ -355,6 +356,7 @@ static void update_health(struct job_state *js, bool ok)
 	}
 	if (js->health == was)
 		return;
+	js->sup->ndown += (js->health == HEALTH_DOWN) - (was == HEALTH_DOWN);
 	js->health_since_ms = sup_wall_ms();
 	if (js->health == HEALTH_DOWN)
 		log_job(LOG_WARNING, job->name, "down after %u consecutive failure%s",
@@ -422,6 +424,7 @@ static void run_once(struct job_state *js)
 	int rc;
 
 	js->running = true;
+	js->sup->nrunning++;
 	for (unsigned attempt = 0;; attempt++) {
 		probe_init(&p, js->job);
 		js->probe = &p;
@@ -448,6 +451,7 @@ static void run_once(struct job_state *js)
 			break;
 	}
 	js->running = false;
+	js->sup->nrunning--;
 	co_cond_broadcast(js->sup->done);
 }
 
@@ -572,6 +576,8 @@ static void cancel(struct supervisor *s, struct job_state *js)
 	js->removed = true;
 	table_unlink(s, js);
 	s->nremoved++;
+	s->npaused -= js->paused;
+	s->ndown -= js->health == HEALTH_DOWN;
 	if (js->probe)
 		probe_cancel(js->probe);
 	co_cond_signal(js->wake);
@@ -761,6 +767,7 @@ int sup_apply(struct supervisor *s, struct config *cfg, size_t *ret_added,
 			continue;
 		}
 		js->paused = paused;
+		s->npaused += paused;
 		start(s, js);
 	}
 	cfg_ref_put(ref);
@@ -789,6 +796,7 @@ int sup_pause(struct supervisor *s, const char *name, bool pause)
 
 	if (!js)
 		return -ENOENT;
+	s->npaused += (size_t)pause - (size_t)js->paused;
 	js->paused = pause;
 	return 0;
 }
@@ -871,19 +879,27 @@ void sup_note_reload(struct supervisor *s, bool ok)
 	s->last_reload_ms = sup_wall_ms();
 }
 
-void sup_get_stats(const struct supervisor *s, struct sup_stats *ret)
+void sup_recount(struct supervisor *s)
 {
-	memset(ret, 0, sizeof *ret);
+	s->npaused = s->ndown = 0;
 	for (size_t i = 0; i < s->njobs; i++) {
 		const struct job_state *js = s->jobs[i];
 
 		if (js->removed)
 			continue;
-		ret->jobs++;
-		ret->jobs_running += js->running;
-		ret->jobs_paused += js->paused;
-		ret->jobs_down += js->health == HEALTH_DOWN;
+		s->npaused += js->paused;
+		s->ndown += js->health == HEALTH_DOWN;
 	}
+}
+
+/* O(1): called every second for STATUS=, and by every stats request. */
+void sup_get_stats(const struct supervisor *s, struct sup_stats *ret)
+{
+	memset(ret, 0, sizeof *ret);
+	ret->jobs = s->nlive;
+	ret->jobs_running = s->nrunning;
+	ret->jobs_paused = s->npaused;
+	ret->jobs_down = s->ndown;
 	ret->runs = s->runs;
 	ret->failures = s->failures;
 	ret->skipped = s->skipped;

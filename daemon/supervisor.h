@@ -214,6 +214,9 @@ bool sup_stopped(const struct supervisor *s);
  */
 void sup_reap(struct supervisor *s);
 
+/* Recounts paused and down jobs after their fields were set directly (the state file). */
+void sup_recount(struct supervisor *s);
+
 /* Records one lag sample (us). */
 void sup_note_lag(struct supervisor *s, uint64_t lag_us);
 

@@ -277,6 +277,10 @@ static void scenario_pause(void)
 			  ORIGIN_RUNTIME, NULL, 0), 0);
 	js = must_find("p");
 	ASSERT_EQ(sup_pause(sup, "p", true), 0);
+	ASSERT_EQ(sup_pause(sup, "p", true), 0);
+	struct sup_stats st;
+	sup_get_stats(sup, &st);
+	ASSERT_EQ(st.jobs_paused, 1);
 	sleep_ms(400);
 	ASSERT_EQ(js->runs, 0);
 	ASSERT_EQ(sup_pause(sup, "p", false), 0);
@@ -306,6 +310,12 @@ static void scenario_thresholds(void)
 	ASSERT_EQ(sup_run(sup, "f", 5000, &js), 0);
 	ASSERT_EQ(js->health, HEALTH_DOWN);
 	ASSERT_GT(js->health_since_ms, 0);
+	struct sup_stats st;
+	sup_get_stats(sup, &st);
+	ASSERT_EQ(st.jobs, 1);
+	ASSERT_EQ(st.jobs_down, 1);
+	ASSERT_EQ(st.runs, 2);
+	ASSERT_EQ(st.failures, 2);
 	for (int i = 0; i < 25; i++)
 		ASSERT_EQ(sup_run(sup, "f", 5000, &js), 0);
 	ASSERT_EQ(js->runs, 27);
@@ -431,6 +441,9 @@ static void scenario_state_load(void)
 	js = must_find("same");
 	ASSERT_EQ(js->runs, 3);
 	ASSERT_EQ(js->by_outcome[OUTCOME_OK], 3);
+	struct sup_stats st;
+	sup_get_stats(sup, &st);
+	ASSERT_EQ(st.jobs_paused, 1); /* recounted after the restore */
 	ASSERT_EQ(js->hist_len, 3);
 	ASSERT_EQ(js->health, HEALTH_UP);
 	ASSERT(js->paused);
