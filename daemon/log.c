@@ -122,30 +122,32 @@ static void emit(int priority, const char *job, const char *msg,
 		write_stderr(priority, job, msg);
 }
 
-void log_msg(int priority, const char *fmt, ...)
+static void vemit(int priority, const char *job, const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX];
-	va_list ap;
 
 	if (priority > max_priority)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	emit(priority, job, msg, NULL, 0);
+}
+
+void log_msg(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vemit(priority, NULL, fmt, ap);
 	va_end(ap);
-	emit(priority, NULL, msg, NULL, 0);
 }
 
 void log_job(int priority, const char *job, const char *fmt, ...)
 {
-	char msg[LOG_LINE_MAX];
 	va_list ap;
 
-	if (priority > max_priority)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vemit(priority, job, fmt, ap);
 	va_end(ap);
-	emit(priority, job, msg, NULL, 0);
 }
 
 /* "12ms", "1.002s", "250us": what people read in a log. */
