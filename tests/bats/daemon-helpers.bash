@@ -110,7 +110,7 @@ daemon_spawn() {
 # daemon_start [ARG...]: spawn, then wait until it says it started.
 daemon_start() {
 	daemon_spawn "$@"
-	wait_log ': info: started: [0-9]+ jobs?, control socket ' 1 20
+	wait_log ': info: started: [0-9]+ jobs?, control socket ' 1 30
 }
 
 # show_log: the daemon's log (and stdout), for a failing test's output.
@@ -128,9 +128,11 @@ count_log() {
 	grep -cE -- "$1" "$D_LOG" 2>/dev/null || true
 }
 
-# wait_log REGEX [COUNT] [SECONDS]: at least COUNT lines match (default 1, 15 s).
+# wait_log REGEX [COUNT] [SECONDS]: at least COUNT lines match (default 1,
+# 30 s: a machine shared by many builds can be slow to start a sanitized
+# daemon; a wait that succeeds costs only its own time).
 wait_log() {
-	local re="$1" want="${2:-1}" secs="${3:-15}"
+	local re="$1" want="${2:-1}" secs="${3:-30}"
 	local deadline=$(($(now_ms) + secs * 1000)) n
 	while :; do
 		n=$(count_log "$re")

@@ -22,6 +22,16 @@ teardown() {
 	done
 }
 
+# state_runs NAME: the runs counted for a job in the state file ("none"
+# if the job is not in it).
+state_runs() {
+	python3 - "$D_STATE/state.json" "$1" <<-'EOF'
+	import json, sys
+	jobs = {j["name"]: j for j in json.load(open(sys.argv[1]))["jobs"]}
+	print(jobs[sys.argv[2]]["runs"] if sys.argv[2] in jobs else "none")
+	EOF
+}
+
 # exec_job NAME [COMMAND-YAML]: a job running every second.
 exec_job() {
 	cat <<-EOF
@@ -60,6 +70,15 @@ exec_job() {
 	proc_alive "$D_PID"
 	daemon_stop
 	[ "$D_STATUS" -eq 0 ]
+
+	# The unchanged job kept its counters across the reload: every run it
+	# logged is counted. The changed one started over: only its new runs.
+	run state_runs keep
+	[ "$output" -eq "$(count_log 'job keep: (ok|failed|timeout) in ')" ]
+	run state_runs chg
+	[ "$output" -eq "$(count_log 'job chg: failed in [^:]+: exit 3$')" ]
+	run state_runs gone
+	[ "$output" = none ]
 }
 
 @test "SIGHUP with drop-in changes: a new drop-in file is read" {

@@ -47,7 +47,7 @@ count_notes() {
 
 # wait_note FIELD [COUNT] [SECONDS]
 wait_note() {
-	local want="${2:-1}" secs="${3:-15}"
+	local want="${2:-1}" secs="${3:-30}"
 	local deadline=$(($(now_ms) + secs * 1000))
 	until [ "$(count_notes "$1")" -ge "$want" ]; do
 		if [ "$(now_ms)" -ge "$deadline" ]; then
@@ -142,7 +142,7 @@ watchdog_median_gap() {
 	D_PREFIX=(sh -c 'export WATCHDOG_PID=$$; exec "$@"' sh)
 	daemon_start
 	wait_note 'READY=1'
-	wait_note 'WATCHDOG=1' 15 10
+	wait_note 'WATCHDOG=1' 15 30
 	local gap
 	gap=$(watchdog_median_gap)
 	echo "median gap between WATCHDOG=1: ${gap}ms"
@@ -157,7 +157,7 @@ watchdog_median_gap() {
 @test "WATCHDOG_USEC=200000 without WATCHDOG_PID: the watchdog is on too" {
 	export WATCHDOG_USEC=200000
 	daemon_start
-	wait_note 'WATCHDOG=1' 10 10
+	wait_note 'WATCHDOG=1' 10 30
 	daemon_stop
 	[ "$D_STATUS" -eq 0 ]
 }

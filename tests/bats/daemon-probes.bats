@@ -279,8 +279,13 @@ first_run_dead() {
 	}
 }
 
-@test "daemon: still running after all of it, and nothing crashed" {
+@test "daemon: still running after all of it; SIGTERM stops it cleanly" {
 	proc_alive "$D_PID"
-	run grep -E 'AddressSanitizer|runtime error|LeakSanitizer' "$D_LOG"
-	[ "$status" -eq 1 ]
+	kill -TERM "$D_PID"
+	# Not this test's child: its exit status is not ours to read, its log is.
+	wait_for 10 proc_gone "$D_PID" || { show_log; false; }
+	wait_log ': stopped$'
+	run grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$D_LOG"
+	[ "$status" -eq 1 ] || { show_log; false; }
+	[ -s "$D_STATE/state.json" ]
 }

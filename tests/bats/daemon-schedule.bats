@@ -94,6 +94,14 @@ stamps_ms() {
 	for ((i = 1; i < ${#s[@]}; i += 2)); do
 		[ $((s[i] - s[i - 1])) -ge 750 ]
 	done
+	# The daemon counted the ticks it skipped (state file).
+	run python3 -c 'import json, sys
+jobs = {j["name"]: j for j in json.load(open(sys.argv[1]))["jobs"]}
+print(jobs["slow"]["skipped"], jobs["slow"]["runs"], jobs["slow"]["attempts"])' "$D_STATE/state.json"
+	echo "skipped, runs, attempts: $output"
+	read -r skipped runs attempts <<< "$output"
+	[ "$skipped" -ge 2 ]
+	[ "$attempts" -eq $((2 * runs)) ]
 }
 
 @test "jobs of the same interval do not all fire at once" {
