@@ -17,6 +17,10 @@
 
 struct global_opts opts;
 
+/* The last reply as the daemon sent it (a line), for -o json. */
+static char *reply_line;
+static size_t reply_line_len;
+
 int global_option(const char *command, int c, const char *arg)
 {
 	switch (c) {
@@ -24,13 +28,15 @@ int global_option(const char *command, int c, const char *arg)
 		opts.socket = arg;
 		return 0;
 	case 'o':
-		if (strcmp(arg, "json") == 0)
+		if (strcmp(arg, "json") == 0 || strcmp(arg, "json-pretty") == 0) {
 			opts.json = true;
-		else if (strcmp(arg, "table") == 0 || strcmp(arg, "text") == 0)
+			opts.pretty = arg[4] != '\0';
+		} else if (strcmp(arg, "table") == 0 || strcmp(arg, "text") == 0) {
 			opts.json = false;
-		else
-			return usage_error(command, "%s%s-o: unknown format '%s' (json or table)",
-					   command ? command : "", command ? ": " : "", arg);
+		} else {
+			return usage_error(command, "%s%s-o: unknown format '%s' (json, json-pretty "
+					   "or table)", command ? command : "", command ? ": " : "", arg);
+		}
 		return 0;
 	case 'J':
 		opts.json = true;
@@ -210,7 +216,9 @@ int ctl_call(json_t *req, int timeout_ms, json_t **ret)
 	if (r < 0)
 		return unreachable(path, "no reply", -r);
 	reply = json_loadb(line, len, 0, &err);
-	free(line);
+	free(reply_line);
+	reply_line = line;
+	reply_line_len = len;
 	if (!json_is_object(reply)) {
 		fprintf(stderr, "coctl: the daemon's reply is not JSON: %s\n", err.text);
 		json_decref(reply);
@@ -241,8 +249,12 @@ int reply_status(json_t *reply)
 
 void print_json(json_t *reply)
 {
-	json_dumpf(reply, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
+	if (opts.pretty || !reply_line) {
+		json_dumpf(reply, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+	} else {
+		fwrite(reply_line, 1, reply_line_len, stdout); /* ends with its newline */
+	}
 }
 
 const char *jstr(json_t *o, const char *key, const char *dflt)

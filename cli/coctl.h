@@ -65,7 +65,8 @@ int option_error(const char *command, int ret, char **argv);
 /* Options every daemon command takes, before or after its name. */
 struct global_opts {
 	const char *socket;   /* -s PATH; else $CORO_RUNNER_SOCKET; else DEFAULT_SOCKET */
-	bool json;            /* -o json, --json */
+	bool json;            /* -o json, --json: the daemon's reply, one line */
+	bool pretty;          /* -o json-pretty: the same, indented */
 	bool no_legend;       /* --no-legend */
 };
 extern struct global_opts opts;
@@ -84,7 +85,8 @@ extern struct global_opts opts;
 #define GLOBAL_OPTIONS_HELP \
 	"  -s, --socket PATH  the daemon's control socket (default $CORO_RUNNER_SOCKET,\n" \
 	"                     else " DEFAULT_SOCKET ")\n" \
-	"  -o, --output FMT   'json' for scripts, 'table' (the default) for people\n" \
+	"  -o, --output FMT   'json' (one line) or 'json-pretty' for scripts, 'table'\n" \
+	"                     (the default) for people\n" \
 	"      --json         the same as -o json\n" \
 	"      --no-legend    no column headers or closing count\n" \
 	"  -h, --help         show this help and exit\n"
@@ -114,7 +116,7 @@ int ctl_call(json_t *req, int timeout_ms, json_t **ret);
  */
 int reply_status(json_t *reply);
 
-/* Prints a reply as indented JSON on stdout (-o json). */
+/* Prints a reply on stdout: as the daemon sent it, or indented (-o json-pretty). */
 void print_json(json_t *reply);
 
 /* ---- formatting (format.c) ---------------------------------------------- */

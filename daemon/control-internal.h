@@ -27,6 +27,13 @@ struct client {
 	struct client *prev, *next;   /* the live clients */
 	char *buf;                    /* bytes read, not yet a whole request */
 	size_t len, cap;
+	/*
+	 * A reply member already written as JSON text ("\"jobs\":[...]"),
+	 * added to the reply object as is, then freed: a big list built as a
+	 * jansson tree costs ten times more.
+	 */
+	char *raw;
+	size_t raw_len;
 };
 
 /* The server: one per daemon. */
@@ -35,8 +42,6 @@ struct control {
 	int listen_fd;
 	bool from_systemd;            /* the socket came from sd_listen_fds: never unlink it */
 	bool made_file;               /* we bound socket_path: unlink it at stop */
-	bool have_gid;
-	gid_t sock_gid;               /* the socket file's group: its members may change things */
 	int stop_fd;                  /* eventfd: wakes the acceptor at stop */
 	bool stopping;
 	int idle_ms;

@@ -162,11 +162,23 @@ static bool send_reply(struct client *c, json_t *reply)
 	size_t len;
 	bool ok;
 
-	if (!text)
+	if (!text) {
+		free(c->raw);
+		c->raw = NULL;
 		return false;
+	}
 	len = strlen(text);
-	text[len] = '\n'; /* replaces the NUL: the reply is a line */
-	ok = send_all(c, text, len + 1);
+	if (c->raw) {
+		/* {...} becomes {..., RAW}: the object is never empty ("version"). */
+		text[len - 1] = ',';
+		ok = send_all(c, text, len) && send_all(c, c->raw, c->raw_len) &&
+		     send_all(c, "}\n", 2);
+		free(c->raw);
+		c->raw = NULL;
+	} else {
+		text[len] = '\n'; /* replaces the NUL: the reply is a line */
+		ok = send_all(c, text, len + 1);
+	}
 	free(text);
 	return ok;
 }

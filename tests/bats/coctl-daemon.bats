@@ -408,6 +408,6 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ "$(complete_words coctl -s "$CORO_RUNNER_SOCKET" kill '')" = "good bad" ]
 	[ "$(complete_words coctl add x --ty)" = "--type" ]
 	[ "$(complete_words coctl add x --type e)" = "exec" ]
-	[ "$(complete_words coctl list -o j)" = "json" ]
+	[ "$(complete_words coctl list -o j)" = "json json-pretty" ]
 	[[ " $(complete_words coctl --) " == *" --no-legend "* ]]
 }
