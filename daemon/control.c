@@ -641,7 +641,7 @@ void control_stop(struct daemon *d)
 {
 	struct control *ctl = the_control;
 	uint64_t deadline = now_ms() + 1000, val = 1;
-	bool in_co = co_self() != NULL;
+	bool in_co = co_self() != NULL, hard = false;
 
 	if (!ctl || ctl->d != d)
 		return;
@@ -649,16 +649,28 @@ void control_stop(struct daemon *d)
 	if (write(ctl->stop_fd, &val, sizeof val) < 0) {
 		/* The counter cannot overflow with one write; nothing to do. */
 	}
+	/*
+	 * Readers see the end of their input; a client whose command is
+	 * under way (a run) gets its reply ("the daemon is stopping") first.
+	 * Those still there halfway to the deadline, stuck in a send to a
+	 * client that does not read, lose their connection.
+	 */
 	for (struct client *c = ctl->clients; c; c = c->next)
-		shutdown(c->fd, SHUT_RDWR);
+		shutdown(c->fd, SHUT_RD);
 	co_cond_signal(ctl->reap_cond);
-	/* Every coroutine signals drained as it ends. */
 	while (in_co && (ctl->nclients || !co_is_dead(ctl->acceptor) || !co_is_dead(ctl->reaper))) {
 		uint64_t now = now_ms();
+		int wait;
 
 		if (now >= deadline)
 			break;
-		co_cond_timedwait(ctl->drained, (int)(deadline - now));
+		if (!hard && now >= deadline - 500) {
+			for (struct client *c = ctl->clients; c; c = c->next)
+				shutdown(c->fd, SHUT_RDWR);
+			hard = true;
+		}
+		wait = (int)((hard ? deadline : deadline - 500) - now);
+		co_cond_timedwait(ctl->drained, wait > 0 ? wait : 1); /* 0 would wait for ever */
 	}
 	if (ctl->made_file)
 		unlink(d->socket_path);

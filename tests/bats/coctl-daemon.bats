@@ -411,3 +411,29 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ "$(complete_words coctl list -o j)" = "json json-pretty" ]
 	[[ " $(complete_words coctl --) " == *" --no-legend "* ]]
 }
+
+@test "a stop while coctl run waits: the daemon is gone within 2 s and coctl says why" {
+	cat >> jobs.yaml <<-'EOF'
+	  - name: slow
+	    type: exec
+	    command: [/bin/sleep, "30"]
+	    every: 1h
+	    timeout: 50m
+	EOF
+	start_daemon
+	"$COCTL" run slow > run.out 2>&1 &
+	local runner=$!
+	wait_for sh -c "'$COCTL' list --no-legend | grep -q 'slow.*running'"
+	# An idle client too: it must not hold the stop.
+	python3 -c "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('$CORO_RUNNER_SOCKET'); time.sleep(10)" &
+	local idle=$!
+	local t0=$SECONDS
+	stop_daemon
+	[ $((SECONDS - t0)) -le 2 ]
+	local status=0
+	wait "$runner" || status=$?
+	[ "$status" -eq 1 ]
+	[ "$(cat run.out)" = "coctl: the daemon is stopping" ]
+	kill "$idle" || true
+	! grep -q "still busy" daemon.log
+}
