@@ -7,7 +7,7 @@
  * Environment: CORO_RUNNERD and COCTL (default: beside this program's
  * bench/ directory, as the Makefile builds them).
  *
- * 1. `coctl list -o json` with 10,000 jobs: the time a user waits (a
+ * 1. `coctl list` with 10,000 jobs: the time a user waits (a
  *    whole coctl process), interleaved with `coctl stats` (the same process
  *    start and connection, a small reply) as the baseline; and the bare
  *    protocol round trip of `list` (connect, request, read the 10k-job
@@ -126,7 +126,7 @@ static double run_coctl(const char *coctl, const char *cmd)
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 1);
-		execl(coctl, coctl, "-s", sock_path, cmd, "-o", "json", (char *)NULL);
+		execl(coctl, coctl, "-s", sock_path, cmd, (char *)NULL);
 		_exit(127);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
@@ -356,8 +356,8 @@ int main(int argc, char **argv)
 	printf("%-44s %10s %10s %10s\n", "", "median", "min", "max");
 	double list_cli_med = median(list_cli, rounds), stats_cli_med = median(stats_cli, rounds);
 	double list_raw_med = median(list_raw, rounds), ping_raw_med = median(ping_raw, rounds);
-	print_row("coctl list -o json (whole process)", list_cli, rounds, "ms", 1e3);
-	print_row("coctl stats -o json (baseline: process)", stats_cli, rounds, "ms", 1e3);
+	print_row("coctl list (whole process, a table)", list_cli, rounds, "ms", 1e3);
+	print_row("coctl stats (baseline: process, small reply)", stats_cli, rounds, "ms", 1e3);
 	print_row("list round trip on the socket", list_raw, rounds, "ms", 1e3);
 	print_row("ping round trip on the socket (baseline)", ping_raw, rounds, "ms", 1e3);
 	printf("%-44s %10zd bytes (%.0f per job)\n", "list reply", list_len, (double)list_len / NJOBS);
