@@ -297,6 +297,35 @@ static struct option *add_options(void)
 	return o;
 }
 
+/* An unknown --flag: the key it is closest to, if one is close. */
+static int unknown_flag(int c, char **argv)
+{
+	const char *word = argv[optind - 1], *best = NULL;
+	char name[64];
+	unsigned best_d = 3;
+
+	if (c != '?' || strncmp(word, "--", 2) != 0)
+		return option_error("add", c, argv);
+	snprintf(name, sizeof name, "%.*s", (int)strcspn(word + 2, "="), word + 2);
+	for (char *p = name; *p; p++)
+		*p = *p == '-' ? '_' : *p;
+	for (size_t k = 0; k < NKEYS; k++) {
+		unsigned d = edit_distance(name, keys[k].flag ? keys[k].flag : keys[k].name);
+
+		if (d < best_d) {
+			best_d = d;
+			best = keys[k].flag ? keys[k].flag : keys[k].name;
+		}
+	}
+	if (!best)
+		return option_error("add", c, argv);
+	snprintf(name, sizeof name, "%s", best);
+	for (char *p = name; *p; p++)
+		*p = *p == '_' ? '-' : *p;
+	return usage_error("add", "add: unknown option '%.*s' (did you mean '--%s'?)",
+			   (int)strcspn(word, "="), word, name);
+}
+
 static void json_freep(json_t **j)
 {
 	json_decref(*j);
@@ -346,7 +375,7 @@ int cmd_add(int argc, char **argv)
 		if (r > 0)
 			return r;
 		if (r < 0)
-			return option_error("add", c, argv);
+			return unknown_flag(c, argv);
 	}
 	if (file) {
 		for (size_t k = 0; k < NKEYS; k++)

@@ -47,13 +47,12 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
-/* Levenshtein distance of two short words, capped at 3 (enough to suggest). */
-static unsigned edit_distance(const char *a, const char *b)
+unsigned edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
-	unsigned row[16], prev, tmp;
+	unsigned row[32], prev, tmp;
 
-	if (la >= 16 || lb >= 16)
+	if (la >= 32 || lb >= 32)
 		return 3;
 	for (size_t j = 0; j <= lb; j++)
 		row[j] = (unsigned)j;

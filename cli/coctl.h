@@ -148,6 +148,9 @@ const char *jstr(json_t *o, const char *key, const char *dflt);
 long long jint(json_t *o, const char *key, long long dflt);
 bool jbool(json_t *o, const char *key);
 
+/* Levenshtein distance of two short words, capped at 3 (enough to suggest). */
+unsigned edit_distance(const char *a, const char *b);
+
 /* The commands. */
 int cmd_check(int argc, char **argv);
 int cmd_list(int argc, char **argv);

@@ -222,6 +222,9 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ "$status" -eq 2 ]
 	run "$COCTL" add z --type exec --bogus 1
 	[ "$status" -eq 2 ]
+	run --separate-stderr "$COCTL" add z --type tcp --timeot 1s
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "coctl: add: unknown option '--timeot' (did you mean '--timeout'?)" ]
 	run "$COCTL" add -f two.yaml --every 1m
 	[ "$status" -eq 2 ]
 	run "$COCTL" add z --type tcp --target a:1 --every 1m --every 2m
