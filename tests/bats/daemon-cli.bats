@@ -229,3 +229,32 @@ nofile_limits() {
 	daemon_stop TERM
 	[ "$D_STATUS" -eq 0 ] || { show_log | tail -n 40; false; }
 }
+
+@test "-d repeats and replaces the default; <state-dir>/jobs.d is read last" {
+	mkdir -p "$BATS_TEST_TMPDIR/d1" "$BATS_TEST_TMPDIR/d2" "$D_STATE/jobs.d"
+	job_file() {
+		printf 'jobs:\n  - name: %s\n    type: exec\n    command: [/bin/true]\n    every: 1s\n    timeout: 500ms\n' "$1"
+	}
+	job_file one > "$BATS_TEST_TMPDIR/d1/a.yaml"
+	job_file two > "$BATS_TEST_TMPDIR/d2/a.yaml"
+	job_file added > "$D_STATE/jobs.d/added.yaml"
+	"$CORO_RUNNERD" -c "$D_CONF" -d "$BATS_TEST_TMPDIR/d1" -d "$BATS_TEST_TMPDIR/d2" \
+		-s "$D_SOCK" --state-dir "$D_STATE" > "$D_OUT" 2> "$D_LOG" 3>&- < /dev/null &
+	D_PID=$!
+	_remember_pid "$D_PID"
+	wait_log ': started: 4 jobs, '
+	wait_log 'job one: ok in '
+	wait_log 'job two: ok in '
+	wait_log 'job added: ok in '
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
+
+	# The same name in a drop-in and in <state-dir>/jobs.d: the error is at
+	# the latter, which was read last.
+	job_file one > "$D_STATE/jobs.d/added.yaml"
+	run --separate-stderr "$CORO_RUNNERD" --check -c "$D_CONF" -d "$BATS_TEST_TMPDIR/d1" \
+		-s "$D_SOCK" --state-dir "$D_STATE"
+	[ "$status" -eq 1 ]
+	echo "$stderr"
+	[[ "$stderr" == *"$D_STATE/jobs.d/added.yaml:2:11: job \"one\": defined twice: here and at $BATS_TEST_TMPDIR/d1/a.yaml:2:5"* ]]
+}

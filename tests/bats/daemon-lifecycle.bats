@@ -150,7 +150,7 @@ exec_job() {
 }
 
 # Jobs with a run in flight for a long time: commands (one ignores
-# SIGTERM) and a probe of a listener that never answers.
+# SIGTERM), and tcp, http and dns probes of servers that never answer.
 long_jobs() {
 	cat <<-EOF
 	jobs:
@@ -171,6 +171,17 @@ long_jobs() {
 	    expect: "+PONG"
 	    every: 10s
 	    timeout: 9s
+	  - name: hang-http
+	    type: http
+	    url: http://127.0.0.1:$SILENT_PORT/
+	    every: 10s
+	    timeout: 9s
+	  - name: hang-dns
+	    type: dns
+	    query: slow.test
+	    server: 127.0.0.1:$SLOWDNS_PORT
+	    every: 10s
+	    timeout: 9s
 	  - name: quick
 	    type: exec
 	    command: [/bin/true]
@@ -182,11 +193,15 @@ long_jobs() {
 @test "SIGTERM while commands and probes run: exit 0 within 2 s, no child left, state written" {
 	bg_start silent python3 "$TOOLS/tcp-listener.py"
 	SILENT_PORT=$BG_LINE
+	bg_start slowdns python3 "$TOOLS/slow-dns.py" --delay 60
+	SLOWDNS_PORT=$BG_LINE
 	long_jobs > "$D_CONF"
 	daemon_start
 	# Both commands running (each job's first tick is within its 10 s).
 	wait_for 20 pids_running "sleep ${MARK}1"
 	wait_for 20 pids_running "sleep ${MARK}2"
+	# The tcp and http probes connected to the listener that never answers.
+	wait_for 20 lines_at_least "$BATS_TEST_TMPDIR/silent.err" 2 '^accepted '
 	wait_log 'job quick: ok in '
 
 	daemon_stop TERM

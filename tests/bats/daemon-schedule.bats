@@ -31,10 +31,18 @@ stamps_ms() {
 	    every: 1s
 	    jitter: 0s
 	    timeout: 800ms
+	  - name: off
+	    type: exec
+	    command: ["/bin/sh", "-c", "echo off >> $D_DIR/ticks"]
+	    every: 1s
+	    enabled: false
 	EOF
 	daemon_start
 	wait_for 30 lines_at_least "$D_DIR/ticks" 7
 	wait_log 'job tick: ok in ' 6
+	# A disabled job never runs.
+	[ "$(count_log 'job off: ')" -eq 0 ]
+	! grep -q off "$D_DIR/ticks"
 	mapfile -t t < <(stamps_ms "$D_DIR/ticks" start)
 	local n=${#t[@]} i gap
 	# Each gap about a second: never two runs in one tick, at most one tick missed.
@@ -127,4 +135,44 @@ print(jobs["slow"]["skipped"], jobs["slow"]["runs"], jobs["slow"]["attempts"])' 
 	local span=$((t[19] - t[0]))
 	echo "20 first runs spread over ${span}ms"
 	[ "$span" -ge 200 ]
+}
+
+# The phase (ms within the 2 s interval) of each run in FILE from line FROM.
+phases() {
+	tail -n +"$2" "$1" | awk '{ print substr($1, 1, length($1) - 6) % 2000 }'
+}
+
+# The distance between two phases on the 2000 ms circle.
+phase_distance() {
+	local d=$((($1 - $2 + 4000) % 2000))
+	echo $((d > 1000 ? 2000 - d : d))
+}
+
+@test "a job's phase within its interval is stable across restarts" {
+	cat > "$D_CONF" <<-EOF
+	jobs:
+	  - name: phase-probe-job
+	    type: exec
+	    command: ["/bin/sh", "-c", "echo \$(date +%s%N) >> $D_DIR/phase"]
+	    every: 2s
+	    jitter: 0s
+	    timeout: 1s
+	EOF
+	daemon_start
+	wait_for 30 lines_at_least "$D_DIR/phase" 2
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
+	local first
+	first=$(wc -l < "$D_DIR/phase")
+	daemon_start
+	wait_for 30 lines_at_least "$D_DIR/phase" $((first + 2))
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
+
+	mapfile -t p < <(phases "$D_DIR/phase" 1)
+	echo "phases (ms within 2 s): ${p[*]}"
+	local i
+	for ((i = 1; i < ${#p[@]}; i++)); do
+		[ "$(phase_distance "${p[i]}" "${p[0]}")" -le 250 ]
+	done
 }

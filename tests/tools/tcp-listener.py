@@ -9,7 +9,8 @@ sends is answered with TEXT (backslash escapes such as \\r\\n are decoded),
 and with --close the connection is closed after the first answer;
 without --reply the listener never sends anything: the connection stays open,
 silent, until the client closes it (a black hole for timeouts). Any number
-of clients at once; a closed client's socket is released at once.
+of clients at once; a closed client's socket is released at once. Each
+accepted connection is logged on stderr ("accepted 127.0.0.1:PORT").
 """
 import argparse
 import asyncio
@@ -18,6 +19,9 @@ import sys
 
 
 async def handle(reader, writer, reply, close):
+    peer = writer.get_extra_info("peername")
+    sys.stderr.write("accepted %s:%d\n" % (peer[0], peer[1]))
+    sys.stderr.flush()
     try:
         while True:
             data = await reader.read(65536)
