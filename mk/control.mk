@@ -12,3 +12,6 @@ install: install-completion
 install-completion:
 	install -d $(DESTDIR)$(BASH_COMPLETION_DIR)
 	install -m 644 packaging/bash-completion/coctl $(DESTDIR)$(BASH_COMPLETION_DIR)/coctl
+
+# bench-control drives the real daemon and coctl.
+$(BUILD)/bench/bench-control: | $(COROD) $(COCTL)
