@@ -168,7 +168,11 @@ char *persist_job_yaml(const struct job *j)
 
 char *persist_path(const char *dir, const char *name, char *buf, size_t size)
 {
-	int n = snprintf(buf, size, "%s/%s.yaml", dir, name);
+	/*
+	 * The loader skips hidden files: a name starting with a dot (".x",
+	 * "..") gets an '@', which no job name contains, in front.
+	 */
+	int n = snprintf(buf, size, "%s/%s%s.yaml", dir, name[0] == '.' ? "@" : "", name);
 
 	return n < 0 || (size_t)n >= size ? NULL : buf;
 }

@@ -1,7 +1,8 @@
 /*
  * persist.h (internal to daemon/): the files of jobs added with `coctl add`.
  *
- * Each such job lives in a file of its own, <dir>/<NAME>.yaml, where dir is
+ * Each such job lives in a file of its own, <dir>/<NAME>.yaml (@<NAME>.yaml
+ * for a name starting with a dot, which the loader would skip), where dir is
  * the daemon's <state-dir>/jobs.d, the last drop-in directory the
  * configuration is read from: a restart or a reload finds the job there.
  * The file holds the job as the daemon understood it, every key written

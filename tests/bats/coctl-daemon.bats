@@ -181,10 +181,17 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ "$status" -eq 0 ]
 	run "$COCTL" status -o json e
 	[ "$(echo "$output" | json 'j["jobs"][0]["target"]')" = "/bin/echo a b c" ]
+	# A name the loader would take for a hidden file.
+	run "$COCTL" add .dot --type exec --every 1m --command /bin/true
+	[ "$status" -eq 0 ]
+	[ -f state/jobs.d/@.dot.yaml ]
 	stop_daemon
 	start_daemon
 	run "$COCTL" list --no-legend
 	[[ "$output" == *"web "* && "$output" == *"h "* && "$output" == *"d "* && "$output" == *"e "* ]]
+	[[ "$output" == *".dot "* ]]
+	run "$COCTL" kill .dot
+	[ ! -e state/jobs.d/@.dot.yaml ]
 	run "$COCTL" list --no-legend
 	[[ "$output" =~ d\ +dns\ +every\ 1m\ +disabled ]]
 }
