@@ -150,7 +150,10 @@ static void job_last_run(struct mbuf *b, const char *name, const struct metrics_
 
 static void d_jobs(struct metrics_render *r, struct mbuf *b, const char *name)
 {
-	sample_u64(b, name, "", 0, NULL, sup_count(r->d->sup));
+	struct sup_stats st;
+
+	sup_get_stats(r->d->sup, &st);
+	sample_u64(b, name, "", 0, NULL, st.jobs);
 }
 
 static void d_coroutines(struct metrics_render *r, struct mbuf *b, const char *name)

@@ -1,0 +1,332 @@
+#!/usr/bin/env bats
+# GET /metrics of the real coro-runnerd (issue 8): the page passes
+# promtool, a real Prometheus (Debian's prometheus package) scrapes it and
+# answers probe_success right for a job that is up and one that is down,
+# other paths and methods are refused, hostile clients (from a Python
+# helper in another process) leave it serving, and the address follows
+# reloads and --metrics.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	export ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+	export CORO_RUNNERD="${CORO_RUNNERD:-$ROOT/build/$(cc -dumpmachine | cut -d- -f1)/coro-runnerd}"
+	export HOSTILE="$ROOT/tests/tools/metrics-hostile.py"
+	export D="$BATS_FILE_TMPDIR"
+	[ -x "$CORO_RUNNERD" ] || { echo "no $CORO_RUNNERD: run make first" >&2; return 1; }
+	command -v promtool >/dev/null && command -v prometheus >/dev/null ||
+		{ echo "needs promtool and prometheus: apt-get install prometheus (make deps)" >&2; return 1; }
+
+	# A job that is up connects to this listener; one that is down to a closed port.
+	python3 "$HOSTILE" listen >"$D/listen.port" &
+	echo $! >"$D/listen.pid"
+	wait_for 10 test -s "$D/listen.port"
+	export LPORT=$(cat "$D/listen.port") CPORT=$(free_port)
+
+	mkdir -p "$D/main"
+	start_daemon "$D/main" config
+}
+
+teardown_file() {
+	for f in "$D"/*/daemon.pid "$D"/listen.pid "$D"/*/prometheus.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	return 0
+}
+
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# write_config FILE [PORT]: the jobs, with `metrics: {listen: ...}` when PORT is given.
+write_config() {
+	{
+		[ -z "${2:-}" ] || printf 'metrics: {listen: "127.0.0.1:%s"}\n' "$2"
+		sed -e "s/@LPORT@/$LPORT/" -e "s/@CPORT@/$CPORT/" <<-'EOF'
+		jobs:
+		  - name: up-job
+		    type: tcp
+		    target: "127.0.0.1:@LPORT@"
+		    every: 1s
+		    labels: {team: "web \"blue\" \\ two\nlines", result: mine}
+		  - name: down-job
+		    type: tcp
+		    target: "127.0.0.1:@CPORT@"
+		    every: 1s
+		  - name: web
+		    type: http
+		    url: "http://127.0.0.1:@CPORT@/health"
+		    every: 1s
+		EOF
+	} >"$1"
+}
+
+# start_daemon DIR config|flag [EXTRA_CONFIG]: coro-runnerd with the metrics
+# address in the configuration or given by --metrics; the port is in
+# DIR/port. Tries other ports if one is taken.
+start_daemon() {
+	local dir=$1 how=$2 port i
+	for i in 1 2 3 4 5; do
+		port=$(free_port)
+		mkdir -p "$dir/state"
+		if [ "$how" = config ]; then
+			write_config "$dir/jobs.yaml" "$port"
+			"$CORO_RUNNERD" -c "$dir/jobs.yaml" -d "$dir/none" -s "$dir/control.sock" \
+				--state-dir "$dir/state" 2>"$dir/log" &
+		else
+			write_config "$dir/jobs.yaml"
+			[ -z "${3:-}" ] || cat "$3" >>"$dir/jobs.yaml"
+			"$CORO_RUNNERD" -c "$dir/jobs.yaml" -d "$dir/none" -s "$dir/control.sock" \
+				--state-dir "$dir/state" --metrics "127.0.0.1:$port" 2>"$dir/log" &
+		fi
+		echo $! >"$dir/daemon.pid"
+		echo "$port" >"$dir/port"
+		wait_for 20 grep -qE 'metrics: (serving|cannot listen)' "$dir/log" || break
+		grep -q 'metrics: serving' "$dir/log" && return 0
+		kill "$(cat "$dir/daemon.pid")"
+		wait "$(cat "$dir/daemon.pid")" 2>/dev/null || true
+	done
+	echo "coro-runnerd did not serve metrics:" >&2
+	cat "$dir/log" >&2
+	return 1
+}
+
+# scrape [DIR] [PATH]: the page (or PATH) of the daemon of DIR (default the main one).
+scrape() {
+	curl -sS -m 10 "http://127.0.0.1:$(cat "${1:-$D/main}/port")${2:-/metrics}"
+}
+
+# Every job has run at least once.
+all_ran() {
+	local page
+	page=$(scrape "$@") || return 1
+	grep -q '^probe_success{job="up-job"' <<<"$page" &&
+		grep -q '^probe_success{job="down-job"' <<<"$page" &&
+		grep -q '^probe_success{job="web"' <<<"$page"
+}
+
+@test "GET /metrics: 200 with the text format's content type" {
+	run --separate-stderr curl -sS -m 10 -D - -o /dev/null "http://127.0.0.1:$(cat "$D/main/port")/metrics"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "HTTP/1.1 200 OK"* ]]
+	grep -qx $'Content-Type: text/plain; version=0.0.4; charset=utf-8\r' <<<"$output"
+	grep -qx $'Connection: close\r' <<<"$output"
+}
+
+@test "promtool check metrics finds nothing in the page" {
+	wait_for 20 all_ran
+	scrape >"$BATS_TEST_TMPDIR/page"
+	run promtool check metrics <"$BATS_TEST_TMPDIR/page"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	# Every family the documentation lists is there, with HELP and TYPE.
+	for name in probe_success probe_duration_seconds probe_http_status_code \
+		coro_runner_job_runs_total coro_runner_job_consecutive_failures coro_runner_job_up \
+		coro_runner_job_skipped_total coro_runner_job_last_run_timestamp_seconds \
+		coro_runner_jobs coro_runner_coroutines coro_runner_sharestacks \
+		coro_runner_saved_stack_bytes coro_runner_context_switches_total \
+		coro_runner_loop_lag_seconds coro_runner_config_last_reload_successful \
+		coro_runner_config_last_reload_success_timestamp_seconds coro_runner_build_info \
+		process_start_time_seconds process_resident_memory_bytes; do
+		grep -q "^# TYPE $name " "$BATS_TEST_TMPDIR/page"
+		grep -q "^# HELP $name " "$BATS_TEST_TMPDIR/page"
+		grep -qF "$name" "$ROOT/docs/metrics.md"
+	done
+}
+
+@test "probe_success and the job counters: 1 for the job that is up, 0 for the one that is down" {
+	wait_for 20 all_ran
+	page=$(scrape)
+	grep -qE '^probe_success\{job="up-job",[^}]*\} 1$' <<<"$page"
+	grep -qx 'probe_success{job="down-job"} 0' <<<"$page"
+	grep -qx 'coro_runner_job_up{job="down-job"} 0' <<<"$page"
+	grep -qE '^coro_runner_job_up\{job="up-job",[^}]*\} 1$' <<<"$page"
+	grep -qE '^coro_runner_job_runs_total\{job="down-job",result="failed"\} [1-9][0-9]*$' <<<"$page"
+	grep -qx 'coro_runner_job_runs_total{job="down-job",result="ok"} 0' <<<"$page"
+	grep -qE '^coro_runner_job_consecutive_failures\{job="down-job"\} [1-9][0-9]*$' <<<"$page"
+	grep -qx 'coro_runner_jobs 3' <<<"$page"
+	# The http job's status (none came: 0); none for the tcp jobs.
+	grep -qx 'probe_http_status_code{job="web"} 0' <<<"$page"
+	! grep -q '^probe_http_status_code{job="down-job"' <<<"$page"
+	grep -qE '^coro_runner_build_info\{version="[0-9.]+"\} 1$' <<<"$page"
+}
+
+@test "label values are escaped, a label named like ours is renamed, no target address in a label" {
+	page=$(scrape)
+	grep -qF 'probe_success{job="up-job",team="web \"blue\" \\ two\nlines",exported_result="mine"}' <<<"$page"
+	grep -qF 'coro_runner_job_runs_total{job="up-job",team="web \"blue\" \\ two\nlines",exported_result="mine",result="ok"}' <<<"$page"
+	! grep -E '\{[^}]*(127\.0\.0\.1|http://)' <<<"$page"
+}
+
+@test "other paths get 404, other methods 405, HEAD the headers only, HTTP/1.0 works" {
+	local url="http://127.0.0.1:$(cat "$D/main/port")"
+	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/")" = 404 ]
+	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metricsx")" = 404 ]
+	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metrics/")" = 404 ]
+	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metrics?name[]=up")" = 200 ]
+	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$url/metrics")" = 405 ]
+	[ "$(curl -s -m 10 -D - -o /dev/null -X DELETE "$url/metrics" | grep -c '^Allow: GET, HEAD')" = 1 ]
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$(cat "$D/main/port")"
+	printf 'HEAD /metrics HTTP/1.0\r\n\r\n' >&$fd
+	run cat <&$fd
+	exec {fd}<&-
+	[[ "$output" == "HTTP/1.1 200 OK"* ]]
+	! grep -q '^# HELP' <<<"$output"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$(cat "$D/main/port")"
+	printf 'GET /metrics HTTP/1.0\n\n' >&$fd
+	run cat <&$fd
+	exec {fd}<&-
+	grep -q '^# TYPE probe_success gauge' <<<"$output"
+}
+
+@test "a real Prometheus scrapes it: probe_success is 1 for the up job and 0 for the down job" {
+	local dir="$D/prom" pport i query
+	mkdir -p "$dir"
+	wait_for 20 all_ran
+	for i in 1 2 3 4 5; do
+		pport=$(free_port)
+		cat >"$dir/prometheus.yml" <<-EOF
+		global:
+		  scrape_interval: 1s
+		  evaluation_interval: 1s
+		scrape_configs:
+		  - job_name: coro-runner
+		    honor_labels: true
+		    scrape_interval: 1s
+		    scrape_timeout: 1s
+		    static_configs:
+		      - targets: ["127.0.0.1:$(cat "$D/main/port")"]
+		EOF
+		run promtool check config "$dir/prometheus.yml"
+		[ "$status" -eq 0 ]
+		prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data.$i" \
+			--web.listen-address="127.0.0.1:$pport" --log.level=warn 2>"$dir/log" &
+		echo $! >"$dir/prometheus.pid"
+		wait_for 30 curl -sf -m 2 -o /dev/null "http://127.0.0.1:$pport/-/ready" && break
+		kill "$(cat "$dir/prometheus.pid")" 2>/dev/null || true
+		wait "$(cat "$dir/prometheus.pid")" 2>/dev/null || true
+	done
+	# One line per series: "<job> <value>".
+	query() {
+		curl -sf -m 5 --data-urlencode "query=$1" "http://127.0.0.1:$pport/api/v1/query" |
+			python3 -c 'import json, sys
+for r in json.load(sys.stdin)["data"]["result"]:
+    print(r["metric"].get("job", "?"), r["value"][1])' | sort
+	}
+	both() {
+		out=$(query probe_success) && grep -q '^up-job ' <<<"$out" && grep -q '^down-job ' <<<"$out"
+	}
+	wait_for 60 both || { cat "$dir/log"; false; }
+	kill "$(cat "$dir/prometheus.pid")"
+	echo "$out"
+	grep -qx 'up-job 1' <<<"$out"
+	grep -qx 'down-job 0' <<<"$out"
+	grep -qx 'web 0' <<<"$out"
+}
+
+@test "the shipped scrape configuration and alerting rules pass promtool" {
+	cd "$ROOT/packaging/prometheus"
+	run promtool check config prometheus.yml
+	[ "$status" -eq 0 ]
+	run promtool check rules coro-runner.rules.yml
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"SUCCESS: 2 rules found"* ]]
+	run promtool test rules coro-runner.rules.test.yml
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "hostile clients (garbage, a 4 MiB request line, one byte a second, 300 at once) leave it serving" {
+	local port=$(cat "$D/main/port") pids=() p ok=0
+	python3 "$HOSTILE" 127.0.0.1 "$port" slow 20 >"$BATS_TEST_TMPDIR/slow" &
+	pids+=($!)
+	python3 "$HOSTILE" 127.0.0.1 "$port" crowd 300 >"$BATS_TEST_TMPDIR/crowd" &
+	pids+=($!)
+	python3 "$HOSTILE" 127.0.0.1 "$port" garbage 50 >"$BATS_TEST_TMPDIR/garbage" &
+	pids+=($!)
+	python3 "$HOSTILE" 127.0.0.1 "$port" longline >"$BATS_TEST_TMPDIR/longline" &
+	pids+=($!)
+	sleep 0.5 # the crowd and the slow clients are in
+	# Meanwhile, whole pages, every time.
+	for i in $(seq 1 10); do
+		scrape | grep -q '^# TYPE coro_runner_job_last_run_timestamp_seconds gauge' && ok=$((ok + 1))
+		sleep 0.3
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || { cat "$BATS_TEST_TMPDIR"/{slow,crowd,garbage,longline}; false; }
+	done
+	cat "$BATS_TEST_TMPDIR"/{slow,crowd,garbage,longline}
+	[ "$ok" -eq 10 ]
+	grep -q '^slow: 20 of 20 closed by the server' "$BATS_TEST_TMPDIR/slow"
+	grep -q 'reply HTTP/1.1 431' "$BATS_TEST_TMPDIR/longline"
+	kill -0 "$(cat "$D/main/daemon.pid")"
+	all_ran
+}
+
+@test "SIGHUP: a new metrics address is served, the old one closed; reload figures" {
+	local dir="$D/main" old new
+	old=$(cat "$dir/port")
+	new=$(free_port)
+	write_config "$dir/jobs.yaml" "$new"
+	kill -HUP "$(cat "$dir/daemon.pid")"
+	echo "$new" >"$dir/port"
+	wait_for 10 scrape
+	! curl -s -m 2 -o /dev/null "http://127.0.0.1:$old/metrics"
+	page=$(scrape)
+	grep -qx 'coro_runner_config_last_reload_successful 1' <<<"$page"
+	grep -qx 'coro_runner_config_reloads_total{result="ok"} 1' <<<"$page"
+	# A refused reload keeps the address and says so.
+	echo 'jobs: [' >"$dir/jobs.yaml"
+	kill -HUP "$(cat "$dir/daemon.pid")"
+	wait_for 10 grep -q 'reload failed' "$dir/log"
+	page=$(scrape)
+	grep -qx 'coro_runner_config_last_reload_successful 0' <<<"$page"
+	grep -qx 'coro_runner_config_reloads_total{result="failed"} 1' <<<"$page"
+}
+
+@test "--metrics serves without the configuration's key; a reader that stalls blocks nobody, and SIGTERM stops in time" {
+	local dir="$D/flag" extra="$BATS_TEST_TMPDIR/many.yaml" pid stalled
+	mkdir -p "$dir"
+	# 10,000 more jobs make a page of megabytes, more than the socket buffers hold.
+	python3 -c 'for i in range(10000): print("  - {name: idle-%d, type: tcp, target: \"127.0.0.1:9\", every: 24h}" % i)' >"$extra"
+	start_daemon "$dir" flag "$extra"
+	pid=$(cat "$dir/daemon.pid")
+	! grep -q '^metrics:' "$dir/jobs.yaml"
+	# A client that asks and never reads, with a small receive buffer.
+	python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(60)' "$(cat "$dir/port")" &
+	stalled=$!
+	sleep 0.5
+	run scrape "$dir"
+	[ "$status" -eq 0 ]
+	grep -qx 'coro_runner_jobs 10003' <<<"$output"
+	[ "$(grep -c '^coro_runner_job_skipped_total{' <<<"$output")" -eq 10003 ]
+	# Stopped within 2 s (a stuck one is killed at 5 s: status 137).
+	local t0=$(date +%s%N) st=0 killer
+	kill -TERM "$pid"
+	(sleep 5; kill -KILL "$pid" 2>/dev/null) &
+	killer=$!
+	wait "$pid" || st=$?
+	kill "$killer" "$stalled" 2>/dev/null || true
+	echo "status $st after $((($(date +%s%N) - t0) / 1000000)) ms"
+	[ "$st" -eq 0 ]
+	[ $((($(date +%s%N) - t0) / 1000000)) -lt 2500 ]
+	grep -q 'stopped' "$dir/log"
+}
