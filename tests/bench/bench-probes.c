@@ -20,6 +20,14 @@
  *   bench-probes probe IMPL CONC MS
  *       One measurement, as the timing mode makes it (for strace or perf
  *       by hand).
+ *   bench-probes lagfloor SECONDS
+ *       The machine's floor for event-loop lag, a baseline for
+ *       bench-daemon.py: an empty epoll_wait with random 1-20 ms timeouts
+ *       (the gaps between ticks of a daemon with a few thousand jobs) for
+ *       SECONDS; prints the p99 and maximum of how late each return came,
+ *       in microseconds, and the number of samples. What it measures is
+ *       the kernel's timer slack and the wake-up latency of a CPU shared
+ *       with whatever else runs there.
  *   bench-probes listen PORT NADDR
  *       The TCP server alone: accepts and closes on 127.0.0.1 .. 127.0.0.NADDR
  *       on PORT (0: one picked here), prints the port, serves until its
@@ -962,6 +970,39 @@ static int probe_mode(int impl, int conc, long ms)
 	return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int lagfloor_mode(long seconds)
+{
+	size_t cap = (size_t)seconds * 1000 + 16, n = 0;
+	double *late = malloc(cap * sizeof *late), end;
+	struct epoll_event ev;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (!late || ep < 0)
+		bench_die("lagfloor: %s", strerror(errno));
+	srand((unsigned)getpid());
+	end = bench_now_ns() + (double)seconds * 1e9;
+	while (n < cap && bench_now_ns() < end) {
+		int ms = 1 + rand() % 20;
+		double t0 = bench_now_ns();
+
+		epoll_wait(ep, &ev, 1, ms);
+		late[n++] = (bench_now_ns() - t0) / 1e3 - ms * 1000.0;
+	}
+	qsort(late, n, sizeof *late, cmp_double);
+	printf("lag_p99_us=%.0f lag_max_us=%.0f lag_samples=%zu\n",
+	       n ? late[(n * 99 + 99) / 100 - 1] : 0.0, n ? late[n - 1] : 0.0, n);
+	free(late);
+	real.close(ep);
+	return 0;
+}
+
 static int listen_mode(long p, long naddr)
 {
 	int fds[NADDR];
@@ -1005,6 +1046,11 @@ int main(int argc, char **argv)
 			bench_die("CONC: at most %d", CONC_MAX);
 		return probe_mode(impl_of(argv[2]), (int)conc, bench_count(argv[4], "MS"));
 	}
+	if (argc >= 2 && strcmp(argv[1], "lagfloor") == 0) {
+		if (argc != 3)
+			bench_die("usage: bench-probes lagfloor SECONDS");
+		return lagfloor_mode(bench_count(argv[2], "SECONDS"));
+	}
 	if (argc >= 2 && strcmp(argv[1], "listen") == 0) {
 		if (argc != 4)
 			bench_die("usage: bench-probes listen PORT NADDR");
@@ -1012,7 +1058,7 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "time") != 0)
 		bench_die("usage: bench-probes [time [RUNS [MS]]] | count IMPL CONC N | "
-			  "probe IMPL CONC MS | listen PORT NADDR");
+			  "probe IMPL CONC MS | lagfloor SECONDS | listen PORT NADDR");
 	if (argc >= 3)
 		runs = (int)bench_count(argv[2], "RUNS");
 	if (argc >= 4)
