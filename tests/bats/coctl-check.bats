@@ -199,11 +199,11 @@ job() {
 	[ -z "$output" ]
 }
 
-@test "the daemon's commands exit 2: not available in this version" {
-	for cmd in list status add kill pause resume run reload stats; do
-		run --separate-stderr "$COCTL" "$cmd" x
-		[ "$status" -eq 2 ]
-		[[ "${stderr_lines[0]}" == "coctl: $cmd: "*"not have yet"* ]]
+@test "the daemon's commands exit 3 when no daemon answers" {
+	for cmd in list "status x" "kill x" "pause x" "resume x" "run x" reload stats "add x --type exec --every 1m --command /bin/true"; do
+		run --separate-stderr "$COCTL" -s "$BATS_TEST_TMPDIR/none.sock" $cmd
+		[ "$status" -eq 3 ]
+		[[ "${stderr_lines[0]}" == "coctl: cannot reach coro-runnerd at "* ]]
 	done
 }
 
