@@ -167,8 +167,12 @@ int daemon_reload(struct daemon *d, struct cfg_errors *errs)
 	if (ret < 0) {
 		size_t n = e->total ? e->total : 1;
 
-		log_msg(LOG_ERR, "reload failed: %zu error%s in the configuration; "
-			"keeping the running one", n, n == 1 ? "" : "s");
+		if (ret == -EINVAL)
+			log_msg(LOG_ERR, "reload failed: %zu error%s in the configuration; "
+				"keeping the running one", n, n == 1 ? "" : "s");
+		else
+			log_msg(LOG_ERR, "reload failed: cannot read the configuration (%s); "
+				"keeping the running one", strerror(-ret));
 		log_errors(e);
 		sup_note_reload(d->sup, false);
 		status_text(g.status, sizeof g.status);
@@ -321,8 +325,8 @@ static void *main_co(void *arg)
 	metrics_configure(&g.d, listen);
 	free(listen);
 	sup_get_stats(g.d.sup, &st);
-	log_msg(LOG_INFO, "started: %zu jobs, control socket %s", st.jobs,
-		g.d.socket_path);
+	log_msg(LOG_INFO, "started: %zu job%s, control socket %s", st.jobs,
+		st.jobs == 1 ? "" : "s", g.d.socket_path);
 	status_text(g.status, sizeof g.status);
 	notify("READY=1\nSTATUS=%s\nMAINPID=%ld", g.status, (long)getpid());
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
@@ -443,18 +447,22 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			free(dirs);
 			return 0;
 		case 'V':
 			printf("coro-runnerd %s\n", CORO_VERSION);
+			free(dirs);
 			return 0;
 		default:
 			fprintf(stderr, "Try 'coro-runnerd --help' for more information.\n");
+			free(dirs);
 			return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "coro-runnerd: unexpected argument '%s'\n"
 			"Try 'coro-runnerd --help' for more information.\n", argv[optind]);
+		free(dirs);
 		return 2;
 	}
 	if (!ndirs)
