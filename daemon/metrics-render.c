@@ -48,11 +48,13 @@ static void sample(struct mbuf *b, const char *name, const char *labels, size_t 
 	at += name_len;
 	if (labels_len || extra_len) {
 		*at++ = '{';
-		memcpy(at, labels, labels_len);
+		if (labels_len)
+			memcpy(at, labels, labels_len);
 		at += labels_len;
 		if (labels_len && extra_len)
 			*at++ = ',';
-		memcpy(at, extra, extra_len);
+		if (extra_len)
+			memcpy(at, extra, extra_len);
 		at += extra_len;
 		*at++ = '}';
 	}

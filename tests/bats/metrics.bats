@@ -250,6 +250,12 @@ for r in json.load(sys.stdin)["data"]["result"]:
 
 @test "hostile clients (garbage, a 4 MiB request line, one byte a second, 300 at once) leave it serving" {
 	local port=$(cat "$D/main/port") pids=() p ok=0
+	# Alone, a request line of megabytes is refused once it passes 8 KiB.
+	run python3 "$HOSTILE" 127.0.0.1 "$port" longline
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"reply HTTP/1.1 431"* ]]
+	# All at once (in a crowd, a newcomer may get 503 instead: never 200).
 	python3 "$HOSTILE" 127.0.0.1 "$port" slow 20 >"$BATS_TEST_TMPDIR/slow" &
 	pids+=($!)
 	python3 "$HOSTILE" 127.0.0.1 "$port" crowd 300 >"$BATS_TEST_TMPDIR/crowd" &
@@ -270,7 +276,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 	cat "$BATS_TEST_TMPDIR"/{slow,crowd,garbage,longline}
 	[ "$ok" -eq 10 ]
 	grep -q '^slow: 20 of 20 closed by the server' "$BATS_TEST_TMPDIR/slow"
-	grep -q 'reply HTTP/1.1 431' "$BATS_TEST_TMPDIR/longline"
+	! grep -q 'reply HTTP/1.1 200' "$BATS_TEST_TMPDIR/longline"
 	kill -0 "$(cat "$D/main/daemon.pid")"
 	all_ran
 }

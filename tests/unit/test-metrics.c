@@ -283,6 +283,7 @@ TEST(jobs_removed_and_added_during_a_render)
 	struct metrics_render r;
 	struct mbuf b = { 0 };
 	size_t before;
+	char *page;
 
 	setup(3000);
 	metrics__render_begin(&r, &d, 0);
@@ -306,5 +307,7 @@ TEST(jobs_removed_and_added_during_a_render)
 	ASSERT_EQ(count_lines(b.p, "coro_runner_job_skipped_total{job=\"new-"), 0);
 	metrics__mbuf_free(&b);
 	/* The next render has the new ones. */
-	ASSERT_EQ(count_lines(render(SIZE_MAX), "coro_runner_job_skipped_total{job=\"new-"), 10);
+	page = render(SIZE_MAX);
+	ASSERT_EQ(count_lines(page, "coro_runner_job_skipped_total{job=\"new-"), 10);
+	free(page);
 }
