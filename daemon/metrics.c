@@ -83,7 +83,8 @@ struct server {
 	struct co_cond *slot;          /* a render ended: the next may start */
 	unsigned renders;              /* pages being sent */
 	struct client *head, *tail;
-	unsigned nclients;
+	unsigned nclients;             /* in the list, the dropping included */
+	unsigned ndropping;            /* dropped, their coroutine not yet ended */
 	struct co *dead[CLIENTS_HARD + 1]; /* ended client coroutines, to release */
 	unsigned ndead;
 	int64_t reload_ok_ms;          /* when the configuration in force was loaded */
@@ -437,6 +438,8 @@ static void *client_main(void *arg)
 	serve(c);
 	close(c->fd);
 	unlink_client(s, c);
+	if (c->dropped)
+		s->ndropping--;
 	s->dead[s->ndead++] = c->co;
 	free(c);
 	co_cond_signal(s->ended);
@@ -459,16 +462,18 @@ static void reap(struct server *s)
 	s->ndead = kept;
 }
 
-/* Makes room for a newcomer: drops the oldest client still sending its request. */
+/*
+ * Makes room for a newcomer: past CLIENTS_MAX, drops the oldest client
+ * still sending its request. False if every client is being answered.
+ */
 static bool make_room(struct server *s)
 {
-	if (s->nclients < CLIENTS_MAX)
+	if (s->nclients - s->ndropping < CLIENTS_MAX)
 		return true;
-	if (s->nclients >= CLIENTS_HARD)
-		return false;
 	for (struct client *c = s->head; c; c = c->next) {
 		if (!c->answering && !c->dropped) {
 			c->dropped = true;
+			s->ndropping++;
 			shutdown(c->fd, SHUT_RDWR);
 			return true;
 		}
@@ -526,7 +531,14 @@ static void *listener_main(void *arg)
 		co_poll(NULL, &p, 1, -1);
 		/* Accept what has come (a burst of clients in one turn). */
 		for (int i = 0; i < 64 && !s->stopping && fd == s->fd; i++) {
-			int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			int cfd;
+
+			/* Those dropped end when they next run: until then, newcomers wait. */
+			if (s->nclients >= CLIENTS_HARD) {
+				co_poll(NULL, NULL, 0, 1);
+				break;
+			}
+			cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 			if (cfd >= 0) {
 				reap(s);

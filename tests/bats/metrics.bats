@@ -336,3 +336,13 @@ time.sleep(60)' "$(cat "$dir/port")" &
 	[ $((($(date +%s%N) - t0) / 1000000)) -lt 2500 ]
 	grep -q 'stopped' "$dir/log"
 }
+
+@test "the daemon that served all of the above stops cleanly on SIGTERM (nothing from the sanitizers)" {
+	local pid=$(cat "$D/main/daemon.pid")
+	gone() { ! kill -0 "$pid" 2>/dev/null || grep -q ') Z' "/proc/$pid/stat" 2>/dev/null; }
+	kill -TERM "$pid"
+	wait_for 5 gone
+	cat "$D/main/log" | tail -5
+	grep -q 'notice: stopped' "$D/main/log"
+	! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|metrics: stopped with' "$D/main/log"
+}
