@@ -135,7 +135,7 @@ static int resolve_listen(const char *addr, struct sockaddr_storage *ret, sockle
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	r = getaddrinfo(host, port, &hints, &ai);
 	if (r != 0)
-		return r == EAI_MEMORY ? -ENOMEM : r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+		return r == EAI_MEMORY ? -ENOMEM : r == EAI_SYSTEM ? -errno : -ENOENT;
 	memcpy(ret, ai->ai_addr, ai->ai_addrlen);
 	*ret_len = ai->ai_addrlen;
 	freeaddrinfo(ai);
@@ -660,7 +660,9 @@ int metrics_configure(struct daemon *d, const char *listen)
 	fd = open_listener(listen);
 	if (fd < 0) {
 		log_msg(LOG_ERR, "metrics: cannot listen on %s: %s%s", listen,
-			fd == -EADDRNOTAVAIL ? "not an address of this host" : strerror(-fd),
+			fd == -EADDRNOTAVAIL ? "not an address of this host" :
+			fd == -ENOENT ? "no such host" : fd == -EINVAL ? "expected HOST:PORT or [V6]:PORT" :
+			strerror(-fd),
 			s->listen ? " (still serving the previous address)" : "");
 		free(copy);
 		return fd;

@@ -390,6 +390,8 @@ int main(int argc, char **argv)
 		bench_headline(name, stats(r->scrape_ms).med, 2, "ms");
 		snprintf(name, sizeof name, "metrics_scrape_lag_max_%s_ms", k);
 		bench_headline(name, r->lag_scrape_max_ms, 2, "ms");
+		snprintf(name, sizeof name, "metrics_idle_lag_max_%s_ms", k);
+		bench_headline(name, r->lag_idle_max_ms, 2, "ms");
 	}
 	return 0;
 }
