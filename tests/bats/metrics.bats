@@ -281,7 +281,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 	all_ran
 }
 
-@test "SIGHUP: a new metrics address is served, the old one closed; reload figures" {
+@test "SIGHUP: a new metrics address is served, the old one closed; reload figures; the key removed and back" {
 	local dir="$D/main" old new
 	old=$(cat "$dir/port")
 	new=$(free_port)
@@ -300,6 +300,15 @@ for r in json.load(sys.stdin)["data"]["result"]:
 	page=$(scrape)
 	grep -qx 'coro_runner_config_last_reload_successful 0' <<<"$page"
 	grep -qx 'coro_runner_config_reloads_total{result="failed"} 1' <<<"$page"
+	# Without the key it stops serving; with it again it serves again.
+	write_config "$dir/jobs.yaml"
+	kill -HUP "$(cat "$dir/daemon.pid")"
+	wait_for 10 grep -q 'metrics: no longer served' "$dir/log"
+	! curl -s -m 2 -o /dev/null "http://127.0.0.1:$new/metrics"
+	write_config "$dir/jobs.yaml" "$new"
+	kill -HUP "$(cat "$dir/daemon.pid")"
+	wait_for 10 scrape
+	grep -qx 'coro_runner_config_reloads_total{result="ok"} 3' <<<"$(scrape)"
 }
 
 @test "--metrics serves without the configuration's key; a reader that stalls blocks nobody, and SIGTERM stops in time" {
