@@ -75,7 +75,7 @@ deb:
 		tar -c --null -T - -f - | tar -x -C $(DEB_SRC) -f -
 	cd $(DEB_SRC) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u SANITIZE -u BUILD -u CROSS \
 		DEB_BUILD_OPTIONS='$(DEB_OPTIONS)' dpkg-buildpackage -us -uc -b
-	lintian --fail-on error --info --display-info --tag-display-limit 0 $(DEB_CHANGES)
+	lintian --fail-on error --display-info --tag-display-limit 0 $(DEB_CHANGES)
 	@ls -l $(DEB_DIR)/*.deb
 
 # ---- make check-systemd --------------------------------------------------
