@@ -82,7 +82,7 @@ PC     := $(BUILD)/coro.pc
 # Tests of c-ares, libcurl and the configuration run natively only (the
 # cross build has none of them).
 NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c tests/unit/test-config.c \
-               $(wildcard tests/unit/test-probe*.c) tests/unit/test-supervisor.c
+               $(wildcard tests/unit/test-probe*.c) tests/unit/test-supervisor.c tests/unit/test-metrics.c
 UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_CXX   := $(if $(CROSS),,$(BUILD)/tests/test-compat-cxx)
