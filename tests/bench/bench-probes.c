@@ -746,6 +746,7 @@ struct row {
 	double fail[BENCH_RUNS_MAX];
 	double cpu[BENCH_RUNS_MAX];  /* prober's CPU, % of one core */
 	double srv[BENCH_RUNS_MAX];  /* server's CPU, % of one core */
+	double eff[BENCH_RUNS_MAX];  /* probes per second of the prober's CPU time */
 	char error[96];
 };
 
@@ -782,6 +783,7 @@ static int run_group(int first, int n, int runs, double ms, pid_t srv)
 			w->fail[r] = (double)m.failed * 1e9 / m.ns;
 			w->cpu[r] = 100.0 * m.cpu_ns / m.ns;
 			w->srv[r] = 100.0 * m.server_ns / m.ns;
+			w->eff[r] = m.cpu_ns > 0 ? (double)m.probes * 1e9 / m.cpu_ns : 0;
 			if (m.failed && !w->error[0])
 				snprintf(w->error, sizeof w->error, "%s", m.error);
 		}
@@ -808,9 +810,9 @@ static void print_row(const struct row *w, int runs, int measured)
 		return;
 	}
 	st = stats(w->rate, runs);
-	printf("%-13s %5d %12.0f %9.0f %9.0f %9.0f %8.0f %8.0f\n", impl_name[w->impl], w->conc,
+	printf("%-13s %5d %12.0f %9.0f %9.0f %9.0f %6.0f %7.0f %9.0f\n", impl_name[w->impl], w->conc,
 	       st.med, st.min, st.max, stats(w->fail, runs).med, stats(w->cpu, runs).med,
-	       stats(w->srv, runs).med);
+	       stats(w->srv, runs).med, stats(w->eff, runs).med);
 	if (w->error[0])
 		printf("    (first failure: %s)\n", w->error);
 }
@@ -821,6 +823,15 @@ static void headline_rate(const struct row *w, int runs, const char *name)
 
 	snprintf(full, sizeof full, "probes_%s_%d_per_s", name, w->conc);
 	bench_headline(full, stats(w->rate, runs).med, 0, "probes/s");
+}
+
+/* Probes per second of the prober's own CPU time: what a whole core would do. */
+static void headline_eff(const struct row *w, int runs, const char *name)
+{
+	char full[96];
+
+	snprintf(full, sizeof full, "probes_%s_%d_per_cpu_s", name, w->conc);
+	bench_headline(full, stats(w->eff, runs).med, 0, "probes/s");
 }
 
 static void headline_ratio(const struct row *a, const struct row *b, int runs, const char *name)
@@ -864,11 +875,14 @@ static int time_mode(int runs, long ms)
 	       "  tcp-epoll     plain non-blocking connect + close with epoll (kernel floor)\n"
 	       "  *-coro        probe_run (daemon/probe-tcp.c, probe-http.c) in coroutines on\n"
 	       "                %d shared stacks of %d KiB, hooks on, co_eventloop\n"
-	       "  *-threads     the same probe_run, one thread per job, blocking calls\n\n",
+	       "  *-threads     the same probe_run, one thread per job, blocking calls\n"
+	       "CPU%%: the prober's CPU time (all threads) in the window, %% of one core; under\n"
+	       "100 it waited (for the server, or for its CPU: other work shares it). per CPU-s:\n"
+	       "probes per second of that CPU time, what a whole core would do.\n\n",
 	       PROBER_CPU, SERVER_CPU, runs, ms, WARM_NS / 1e6, NADDR, SHARESTACKS,
 	       SHARESTACK_SIZE / 1024);
-	printf("%-13s %5s %12s %9s %9s %9s %8s %8s\n", "prober", "conc", "probes/s med", "min",
-	       "max", "failed/s", "CPU%", "srvCPU%");
+	printf("%-13s %5s %12s %9s %9s %9s %6s %7s %9s\n", "prober", "conc", "probes/s med", "min",
+	       "max", "failed/s", "CPU%", "srvCPU%", "per CPU-s");
 	for (int i = 0; i < NROWS; i++)
 		print_row(&rows[i], runs, i < 3 * NCONC || http_ok);
 	printf("\nRatios of probes/s, taken run by run (median, min, max):\n");
@@ -895,6 +909,9 @@ static int time_mode(int runs, long ms)
 		headline_rate(row_of(TCP_EPOLL, k), runs, "tcp_epoll");
 		headline_rate(row_of(TCP_CORO, k), runs, "tcp_coro");
 		headline_rate(row_of(TCP_THREADS, k), runs, "tcp_threads");
+		headline_eff(row_of(TCP_EPOLL, k), runs, "tcp_epoll");
+		headline_eff(row_of(TCP_CORO, k), runs, "tcp_coro");
+		headline_eff(row_of(TCP_THREADS, k), runs, "tcp_threads");
 		headline_ratio(row_of(TCP_CORO, k), row_of(TCP_EPOLL, k), runs, "tcp_coro_vs_epoll");
 		headline_ratio(row_of(TCP_CORO, k), row_of(TCP_THREADS, k), runs,
 			       "tcp_coro_vs_threads");
@@ -902,6 +919,8 @@ static int time_mode(int runs, long ms)
 			continue;
 		headline_rate(row_of(HTTP_CORO, k), runs, "http_coro");
 		headline_rate(row_of(HTTP_THREADS, k), runs, "http_threads");
+		headline_eff(row_of(HTTP_CORO, k), runs, "http_coro");
+		headline_eff(row_of(HTTP_THREADS, k), runs, "http_threads");
 		headline_ratio(row_of(HTTP_CORO, k), row_of(HTTP_THREADS, k), runs,
 			       "http_coro_vs_threads");
 	}
