@@ -53,7 +53,8 @@ uninstall-systemd:
 # ---- make deb ------------------------------------------------------------
 
 # The packages are built from a copy of the working tree (tracked and
-# untracked files, not the ignored ones) in build/deb, never in place:
+# untracked files, not the ignored ones; outside git, all but build/) in
+# build/deb, never in place:
 # dpkg-buildpackage cleans its tree (make clean), and this one is shared.
 # DEB_BUILD_OPTIONS=nocheck by default (the suite is make check's job);
 # DEB_CHECK=1 runs the unit tests during the build too. lintian fails the
@@ -70,9 +71,12 @@ deb:
 		{ echo "make deb: needs dpkg-dev, debhelper and lintian: run 'make deps'" >&2; exit 1; }
 	rm -rf $(DEB_SRC) $(DEB_DIR)/*.deb $(DEB_DIR)/*.changes $(DEB_DIR)/*.buildinfo
 	mkdir -p $(DEB_SRC)
-	git ls-files -z --cached --others --exclude-standard | \
-		xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
-		tar -c --null -T - -f - | tar -x -C $(DEB_SRC) -f -
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh; \
+	else \
+		find . -path ./build -prune -o -path ./.git -prune -o ! -type d -print0; \
+	fi | tar -c --null -T - -f - | tar -x -C $(DEB_SRC) -f -
 	cd $(DEB_SRC) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u SANITIZE -u BUILD -u CROSS \
 		DEB_BUILD_OPTIONS='$(DEB_OPTIONS)' dpkg-buildpackage -us -uc -b
 	lintian --fail-on error --display-info --tag-display-limit 0 $(DEB_CHANGES)
