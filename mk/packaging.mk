@@ -90,4 +90,4 @@ deb:
 check-systemd: deb
 	CORO_DEB_DIR=$(abspath $(DEB_DIR)) $(PROVE) '' tests/systemd/run
 
-DEB_PACKAGES += debhelper devscripts lintian fakeroot systemd-container debootstrap
+DEB_PACKAGES += dpkg-dev debhelper lintian fakeroot systemd-container debootstrap
