@@ -231,13 +231,14 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int persist_write(const char *dir, const char *name, const char *text, size_t len)
+int persist_write_file(const char *dir, const char *file, const char *text, size_t len,
+		       mode_t mode)
 {
 	char final[4096], tmp[4096];
 	int fd, r;
 
-	if (!persist_path(dir, name, final, sizeof final) ||
-	    snprintf(tmp, sizeof tmp, "%s/.%s.yaml.XXXXXX", dir, name) >= (int)sizeof tmp)
+	if (snprintf(final, sizeof final, "%s/%s", dir, file) >= (int)sizeof final ||
+	    snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", dir, file) >= (int)sizeof tmp)
 		return -ENAMETOOLONG;
 	r = make_dirs(dir);
 	if (r < 0)
@@ -246,7 +247,7 @@ int persist_write(const char *dir, const char *name, const char *text, size_t le
 	if (fd < 0)
 		return -errno;
 	r = write_all(fd, text, len);
-	if (r == 0 && fchmod(fd, 0644) < 0)
+	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
 	/* A full disk may only show here, when the blocks are allocated. */
 	if (r == 0 && fsync(fd) < 0)
@@ -260,6 +261,15 @@ int persist_write(const char *dir, const char *name, const char *text, size_t le
 		return r;
 	}
 	return sync_dir(dir);
+}
+
+int persist_write(const char *dir, const char *name, const char *text, size_t len)
+{
+	char final[4096];
+
+	if (!persist_path(dir, name, final, sizeof final))
+		return -ENAMETOOLONG;
+	return persist_write_file(dir, final + strlen(dir) + 1, text, len, 0644);
 }
 
 int persist_remove(const char *dir, const char *name)

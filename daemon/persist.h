@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config/config.h"
 
@@ -44,6 +45,13 @@ char *persist_path(const char *dir, const char *name, char *buf, size_t size);
  * -EDQUOT, -EIO, -EACCES, ...); on failure nothing is left behind.
  */
 int persist_write(const char *dir, const char *name, const char *text, size_t len);
+
+/*
+ * The same for any file of dir (the state file, say): <dir>/<file> is
+ * written through ".<file>.XXXXXX" with the given mode.
+ */
+int persist_write_file(const char *dir, const char *file, const char *text, size_t len,
+		       mode_t mode);
 
 /*
  * Removes <dir>/<name>.yaml and flushes the directory. Returns 0, -ENOENT

@@ -2,8 +2,8 @@
  * state.c: the state file (<state-dir>/state.json), so that counters,
  * up/down state, pauses and the recent history survive a restart.
  *
- * Written at stop, atomically: a temporary file beside it, fsync, rename,
- * fsync of the directory; a crash at any moment leaves the old file or
+ * Written at stop, atomically (persist_write_file: a temporary file beside
+ * it, fsync, rename, fsync of the directory); a crash at any moment leaves the old file or
  * the new one. At start, a job's saved state is restored only if its
  * definition is unchanged (same config_job_hash); anything else in the
  * file is ignored. A damaged file is reported and ignored: it never stops
@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "daemon/log.h"
+#include "daemon/persist.h"
 #include "daemon/supervisor.h"
 
 #define STATE_VERSION 1
@@ -90,61 +91,6 @@ static void put_job(FILE *f, const struct job_state *js)
 	fputs("]}", f);
 }
 
-static int fsync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, ret = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		ret = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return ret;
-}
-
-/* Writes data to path atomically. */
-static int write_atomic(const char *path, const char *data, size_t len)
-{
-	char *tmp = NULL;
-	int fd, ret = 0;
-
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
-		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, data + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (ret == 0 && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret < 0)
-		unlink(tmp);
-	else
-		ret = fsync_dir_of(path);
-out:
-	free(tmp);
-	return ret;
-}
-
 int sup_save_state(const struct supervisor *s, const char *path)
 {
 	char *text = NULL;
@@ -169,7 +115,19 @@ int sup_save_state(const struct supervisor *s, const char *path)
 		free(text);
 		return -ENOMEM;
 	}
-	ret = write_atomic(path, text, len);
+	{
+		char *copy = strdup(path);
+		char *slash = copy ? strrchr(copy, '/') : NULL;
+
+		if (!copy)
+			ret = -ENOMEM;
+		else if (slash) {
+			*slash = '\0';
+			ret = persist_write_file(*copy ? copy : "/", slash + 1, text, len, 0640);
+		} else
+			ret = persist_write_file(".", copy, text, len, 0640);
+		free(copy);
+	}
 	free(text);
 	return ret;
 }
