@@ -380,6 +380,14 @@ def main():
             print("  (failures: the figures above include failing probes)")
     if accepted >= 0:
         print("listener: %d connections accepted in all" % accepted)
+    per_job = None
+    if len(results) >= 2:
+        lo, hi = min(results), max(results)
+        per_job = {key: (med(results[hi][0], key)[0] - med(results[lo][0], key)[0]) * 1048576
+                   / (hi - lo) for key in ("rss_ready_mib", "rss_after_mib")}
+        print("RSS per job, (RSS at %s - RSS at %s) / %d jobs: %.0f bytes at READY, %.0f bytes"
+              " 21.5 s later" % (label(hi), label(lo), hi - lo, per_job["rss_ready_mib"],
+                                 per_job["rss_after_mib"]))
     print()
 
     for n, (rm, ri) in results.items():
@@ -395,6 +403,8 @@ def main():
         print("BENCH daemon_%s_lag_max_ms %.2f ms" % (k, med(rm, "lag_max_ms")[0]))
         print("BENCH daemon_%s_start_lag_p99_ms %.2f ms" % (k, med(rm, "lag1_p99_ms")[0]))
         print("BENCH daemon_%s_lag_floor_p99_ms %.2f ms" % (k, med(rm, "floor_p99_ms")[0]))
+    if per_job:
+        print("BENCH daemon_rss_per_job_bytes %.0f bytes" % per_job["rss_after_mib"])
     return status
 
 
