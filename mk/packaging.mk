@@ -64,7 +64,7 @@ DEB_DIR     := build/deb
 DEB_SRC     := $(DEB_DIR)/coro-runner-$(VERSION)
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 DEB_CHANGES := $(DEB_DIR)/coro-runner_$(VERSION)_$(DEB_ARCH).changes
-DEB_OPTIONS := $(if $(DEB_CHECK),,nocheck) parallel=$(or $(DEB_JOBS),2)
+DEB_OPTIONS := $(strip $(if $(DEB_CHECK),,nocheck) parallel=$(or $(DEB_JOBS),2))
 
 deb:
 	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null && command -v lintian >/dev/null || \
