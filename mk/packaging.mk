@@ -26,14 +26,21 @@ PKG_CONFIG_FILES := jobs.yaml jobs.d/example.yaml
 install: install-systemd
 uninstall: uninstall-systemd
 
-# The units name /usr/sbin/coro-runnerd: rewritten for another SBINDIR. An
-# existing configuration is never overwritten by the example.
+# The units name /usr/sbin/coro-runnerd: rewritten for another SBINDIR, and
+# given -c and -d for a SYSCONFDIR other than /etc (the daemon's defaults
+# are under /etc). An existing configuration is never overwritten by the
+# example.
+PKG_UNIT_SED := s|/usr/sbin/coro-runnerd|$(SBINDIR)/coro-runnerd|g
+ifneq ($(SYSCONFDIR),/etc)
+PKG_UNIT_SED += ; s|^\(ExecStart=.*\)$$|\1 -c $(SYSCONFDIR)/coro-runner/jobs.yaml -d $(SYSCONFDIR)/coro-runner/jobs.d|
+endif
+
 install-systemd: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMD_UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/coro-runner/jobs.d
 	install -m 755 $(COROD) $(DESTDIR)$(SBINDIR)/coro-runnerd
 	for u in $(PKG_UNITS); do \
-		sed 's|/usr/sbin/coro-runnerd|$(SBINDIR)/coro-runnerd|g' $$u > $(DESTDIR)$(SYSTEMD_UNITDIR)/$${u##*/} && \
+		sed '$(PKG_UNIT_SED)' $$u > $(DESTDIR)$(SYSTEMD_UNITDIR)/$${u##*/} && \
 		chmod 644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$${u##*/} || exit 1; \
 	done
 	install -m 644 packaging/sysusers.d/coro-runner.conf $(DESTDIR)$(SYSUSERSDIR)/coro-runner.conf
