@@ -6,6 +6,8 @@
 #   make check-valgrind        unit tests under valgrind memcheck
 #   make bench                 benchmarks, with baselines, as tables + BENCH lines
 #   make install PREFIX=/usr/local DESTDIR=
+#   make deb                   Debian packages in build/deb (mk/packaging.mk)
+#   make check-systemd         the packages under systemd in systemd-nspawn (root)
 #   make deps                  the Debian packages everything here needs (root)
 #   make run                   build and run the daemon on the example configuration
 #   make demo                  build and run the libcoro demo

@@ -516,6 +516,21 @@ static bool cmd_add(struct client *c, json_t *req, json_t *reply)
 		json_decref(added);
 		return control__fail(reply, "exists", "job %s exists already", clash);
 	}
+	{
+		/* Which jobs, for the log of who changed what (the request carries only YAML). */
+		char list[256];
+		size_t k, off = 0;
+		json_t *v;
+
+		list[0] = '\0';
+		json_array_foreach(added, k, v)
+			if (json_is_string(v) && off < sizeof list)
+				off += (size_t)snprintf(list + off, sizeof list - off, " %s",
+							json_string_value(v));
+		log_msg(LOG_NOTICE, "control: added%s%s by uid %d pid %d", list,
+			json_is_true(runtime) ? " (runtime)" : "", (int)c->cred.uid,
+			(int)c->cred.pid);
+	}
 	json_object_set_new(reply, "ok", json_true());
 	json_object_set_new(reply, "added", added);
 	json_object_set_new(reply, "persisted", json_boolean(!json_is_true(runtime)));
