@@ -393,6 +393,8 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	systemd-socket-activate -l "$BATS_TEST_TMPDIR/act.sock" "$CORO_RUNNERD" -c jobs.yaml \
 		-d dropin -s "$BATS_TEST_TMPDIR/unused.sock" --state-dir state >> daemon.log 2>&1 &
 	DPID=$!
+	# systemd-socket-activate binds the socket first (in the background: wait for it).
+	for _ in $(seq 100); do [ -S act.sock ] && break; sleep 0.05; done
 	# The daemon starts at the first connection, which it then serves.
 	run "$COCTL" -s act.sock list --no-legend
 	[ "$status" -eq 0 ]
