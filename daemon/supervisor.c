@@ -28,6 +28,9 @@
 #define DEFAULT_SHARESTACKS 16
 #define DEFAULT_STACK_SIZE (256 * 1024)
 #define LAG_WINDOW_MS 10000
+/* The window's p99 is read to 50 us up to 25 ms (the coarse buckets are a third of an octave). */
+#define LAG_FINE_US 50
+#define LAG_FINE_BUCKETS 500
 #define WAIT_CHUNK_MS (3600 * 1000) /* co_cond_timedwait takes an int */
 
 struct supervisor {
@@ -55,7 +58,8 @@ struct supervisor {
 
 	uint64_t lag[LAG_BUCKETS];   /* since start */
 	uint64_t lag_sum_us, lag_count;
-	uint64_t win[LAG_BUCKETS];   /* the current window */
+	uint32_t win_fine[LAG_FINE_BUCKETS]; /* the current window, in steps of LAG_FINE_US ... */
+	uint64_t win[LAG_BUCKETS];   /* ... and past LAG_FINE_BUCKETS steps, in the coarse buckets */
 	uint64_t win_max_us, win_count, win_start_ms;
 	uint64_t prev_p99_us, prev_max_us, prev_count; /* the last full window */
 };
@@ -146,16 +150,23 @@ static void rotate_window(struct supervisor *s, uint64_t now_ms)
 	s->prev_count = s->win_count;
 	s->prev_max_us = s->win_max_us;
 	s->prev_p99_us = 0;
-	for (unsigned i = 0; i < LAG_BUCKETS && s->win_count; i++) {
-		seen += s->win[i];
-		if (seen >= want) {
-			uint64_t le = sup_lag_bucket_le_us(i);
+	for (unsigned i = 0; i < LAG_FINE_BUCKETS + LAG_BUCKETS && s->win_count; i++) {
+		uint64_t le;
 
+		if (i < LAG_FINE_BUCKETS) {
+			seen += s->win_fine[i];
+			le = (uint64_t)(i + 1) * LAG_FINE_US;
+		} else {
+			seen += s->win[i - LAG_FINE_BUCKETS];
+			le = sup_lag_bucket_le_us(i - LAG_FINE_BUCKETS);
+		}
+		if (seen >= want) {
 			/* A bucket's bound, but never above the largest sample seen. */
 			s->prev_p99_us = le < s->win_max_us ? le : s->win_max_us;
 			break;
 		}
 	}
+	memset(s->win_fine, 0, sizeof s->win_fine);
 	memset(s->win, 0, sizeof s->win);
 	s->win_count = 0;
 	s->win_max_us = 0;
@@ -172,7 +183,10 @@ void sup_note_lag(struct supervisor *s, uint64_t lag_us)
 	s->lag[b]++;
 	s->lag_sum_us += lag_us;
 	s->lag_count++;
-	s->win[b]++;
+	if (lag_us < (uint64_t)LAG_FINE_BUCKETS * LAG_FINE_US)
+		s->win_fine[lag_us / LAG_FINE_US]++;
+	else
+		s->win[b]++;
 	s->win_count++;
 	if (lag_us > s->win_max_us)
 		s->win_max_us = lag_us;
@@ -398,15 +412,20 @@ static void record(struct job_state *js, const struct probe_result *r)
 	update_health(js, r->ok);
 }
 
-/* Sleeps until deadline_ms (0: until woken); returns early when woken. */
+/*
+ * Sleeps until deadline_ms (0: until woken); returns early when woken.
+ * The wait is counted from the current millisecond rounded up, as the
+ * wheel counts it (co_cond_timedwait never fires early), so that the
+ * timer is due at deadline_ms itself rather than a millisecond later.
+ */
 static void wait_until(struct job_state *js, uint64_t deadline_ms)
 {
-	uint64_t now = sup_mono_ms();
+	uint64_t now_us = mono_us(), now_up = (now_us + 999) / 1000;
 	uint64_t ms;
 
-	if (deadline_ms && deadline_ms <= now)
+	if (deadline_ms && deadline_ms * 1000 <= now_us)
 		return;
-	ms = deadline_ms ? deadline_ms - now : WAIT_CHUNK_MS;
+	ms = !deadline_ms ? WAIT_CHUNK_MS : deadline_ms > now_up ? deadline_ms - now_up : 1;
 	if (ms > WAIT_CHUNK_MS)
 		ms = WAIT_CHUNK_MS;
 	co_cond_timedwait(js->wake, (int)ms);

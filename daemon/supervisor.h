@@ -121,7 +121,7 @@ struct sup_stats {
 	uint64_t failures;           /* runs that did not pass */
 	uint64_t skipped;
 	unsigned sharestacks;        /* stacks in the pool */
-	uint64_t lag_p99_us;         /* event-loop lag, last full window (10 s) */
+	uint64_t lag_p99_us;         /* event-loop lag, last full window (10 s); to 50 us below 25 ms */
 	uint64_t lag_max_us;         /* the same window's maximum */
 	uint64_t lag_samples;        /* samples in that window */
 	uint64_t reloads_ok;
