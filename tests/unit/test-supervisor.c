@@ -33,6 +33,12 @@ static struct config *load(const char *yaml)
 	return cfg;
 }
 
+/* Adds the jobs of yaml as runtime jobs (they start at their first tick). */
+static void add_runtime(const char *yaml)
+{
+	ASSERT_EQ(sup_add(sup, load(yaml), ORIGIN_RUNTIME, NULL, 0), 0);
+}
+
 static int loop_fn(void *arg)
 {
 	(void)arg;
@@ -120,15 +126,13 @@ static uint64_t offset_seen;
 
 static void scenario_offset_true(void)
 {
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: job-7, type: exec, command: [/bin/true], every: 10s}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime("jobs: [{name: job-7, type: exec, command: [/bin/true], every: 10s}]");
 	offset_seen = must_find("job-7")->offset_ms;
 }
 
 static void scenario_offset_false(void)
 {
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: job-7, type: exec, command: [/bin/false], every: 10s}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime("jobs: [{name: job-7, type: exec, command: [/bin/false], every: 10s}]");
 	/* The phase depends on the name and interval only: the same in another supervisor. */
 	ASSERT_EQ(must_find("job-7")->offset_ms, offset_seen);
 }
@@ -145,9 +149,8 @@ static void scenario_every(void)
 	struct job_state *js;
 	uint64_t t0 = sup_mono_ms();
 
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: fast, type: exec, command: [/bin/true], "
-				    "every: 100ms, timeout: 90ms, jitter: 0s}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime("jobs: [{name: fast, type: exec, command: [/bin/true], "
+				    "every: 100ms, timeout: 90ms, jitter: 0s}]");
 	sleep_ms(1050);
 	js = must_find("fast");
 	/* 10 or 11 ticks in 1.05 s (the first somewhere in the first 100 ms). */
@@ -172,10 +175,9 @@ static void scenario_skip(void)
 	struct job_state *js;
 	int64_t last_end = 0;
 
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: slow, type: tcp, target: '127.0.0.1:1', "
+	add_runtime("jobs: [{name: slow, type: tcp, target: '127.0.0.1:1', "
 				    "every: 100ms, timeout: 50ms, jitter: 0s, retries: 3, "
-				    "retry_delay: 100ms}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+				    "retry_delay: 100ms}]");
 	sleep_ms(2000);
 	js = must_find("slow");
 	/* Each run takes 300+ ms: at most 7 runs in 2 s, and the missed ticks counted. */
@@ -208,9 +210,8 @@ static void scenario_run_now(void)
 {
 	struct job_state *js;
 
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: hourly, type: exec, command: [/bin/true], every: 1h},"
-				    " {name: bad, type: exec, command: [/bin/false], every: 1h}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime("jobs: [{name: hourly, type: exec, command: [/bin/true], every: 1h},"
+				    " {name: bad, type: exec, command: [/bin/false], every: 1h}]");
 	ASSERT_EQ(sup_run(sup, "hourly", 5000, &js), 0);
 	ASSERT_EQ(js->runs, 1);
 	ASSERT(js->has_last);
@@ -241,7 +242,7 @@ static void scenario_kill(void)
 	char yaml[] = "jobs: [{name: long, type: exec, command: [/bin/sleep, '30'], every: 1m, "
 		      "timeout: 40s}]";
 
-	ASSERT_EQ(sup_add(sup, load(yaml), ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime(yaml);
 	js = must_find("long");
 	js->run_now = true;
 	co_cond_signal(js->wake);
@@ -255,7 +256,7 @@ static void scenario_kill(void)
 	ASSERT(sup_find(sup, "long") == NULL);
 	ASSERT_EQ(sup_kill(sup, "long"), -ENOENT);
 	/* The name is free at once: a new job may take it. */
-	ASSERT_EQ(sup_add(sup, load(yaml), ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime(yaml);
 	for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
 		sleep_ms(10);
 	ASSERT_NE(kill(pid, 0), 0); /* the child is gone (and reaped: no zombie) */
@@ -272,9 +273,8 @@ static void scenario_pause(void)
 	struct job_state *js;
 	uint64_t runs;
 
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: p, type: exec, command: [/bin/true], every: 100ms, "
-				    "timeout: 90ms}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime("jobs: [{name: p, type: exec, command: [/bin/true], every: 100ms, "
+				    "timeout: 90ms}]");
 	js = must_find("p");
 	ASSERT_EQ(sup_pause(sup, "p", true), 0);
 	ASSERT_EQ(sup_pause(sup, "p", true), 0);
@@ -301,9 +301,8 @@ static void scenario_thresholds(void)
 {
 	struct job_state *js;
 
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: f, type: exec, command: [/bin/false], every: 1h, "
-				    "failures_before_down: 2, successes_before_up: 2}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime("jobs: [{name: f, type: exec, command: [/bin/false], every: 1h, "
+				    "failures_before_down: 2, successes_before_up: 2}]");
 	ASSERT_EQ(sup_run(sup, "f", 5000, &js), 0);
 	ASSERT_EQ(js->health, HEALTH_UNKNOWN);
 	ASSERT_EQ(js->consecutive_failures, 1);
@@ -335,9 +334,8 @@ static void scenario_timeout(void)
 {
 	struct job_state *js;
 
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: t, type: exec, command: [/bin/sleep, '5'], every: 1h, "
-				    "timeout: 200ms, kill_grace: 100ms}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime("jobs: [{name: t, type: exec, command: [/bin/sleep, '5'], every: 1h, "
+				    "timeout: 200ms, kill_grace: 100ms}]");
 	ASSERT_EQ(sup_run(sup, "t", 5000, &js), 0);
 	ASSERT_EQ(js->last.outcome, OUTCOME_TIMEOUT);
 	ASSERT_EQ(js->by_outcome[OUTCOME_TIMEOUT], 1);
@@ -378,8 +376,7 @@ static void scenario_reload(void)
 	same_id = must_find("same")->id;
 	changed_id = must_find("changed")->id;
 	/* A runtime job is kept across reloads. */
-	ASSERT_EQ(sup_add(sup, load("jobs: [{name: rt, type: exec, command: [/bin/true], every: 1h}]"),
-			  ORIGIN_RUNTIME, NULL, 0), 0);
+	add_runtime("jobs: [{name: rt, type: exec, command: [/bin/true], every: 1h}]");
 	/* "gone" is mid-run when the reload removes it. */
 	js = must_find("gone");
 	js->run_now = true;
