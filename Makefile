@@ -304,12 +304,27 @@ DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 man-db \
         libboost-context-dev libyaml-dev libsystemd-dev libcurl4-openssl-dev \
         libc-ares-dev libjansson-dev clang libclang-rt-14-dev
 
+# Packages installed for the tests and benchmarks only whose Debian
+# packages enable and start a system service (nginx on port 80, prometheus
+# on 9090): when `make deps` is what installed them, their services are
+# disabled and stopped again. PACKAGE:SERVICE pairs.
+DEB_TEST_SERVICES := nginx-light:nginx prometheus:prometheus
+
 deps:
 	@if dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | grep -qv '^install ok installed$$' || \
 	    [ $$(dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | wc -l) -ne $(words $(DEB_PACKAGES)) ]; then \
 		[ "$$(id -u)" = 0 ] || { echo "make deps: run as root (apt-get install)" >&2; exit 1; }; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -q && apt-get install -y -q --no-install-recommends $(DEB_PACKAGES); \
+		new_services=; \
+		for ps in $(DEB_TEST_SERVICES); do \
+			dpkg-query -W -f='$${Status}' "$${ps%%:*}" 2>/dev/null | grep -q '^install ok installed$$' || \
+				new_services="$$new_services $${ps#*:}"; \
+		done; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $(DEB_PACKAGES) || exit 1; \
+		if [ -n "$$new_services" ] && [ -d /run/systemd/system ]; then \
+			echo "make deps: disabling the services the test packages started:$$new_services"; \
+			systemctl disable --now $$new_services || true; \
+		fi; \
 	else \
 		echo "make deps: all $(words $(DEB_PACKAGES)) packages already installed"; \
 	fi
