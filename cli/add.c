@@ -326,11 +326,6 @@ static int unknown_flag(int c, char **argv)
 			   (int)strcspn(word, "="), word, name);
 }
 
-static void json_freep(json_t **j)
-{
-	json_decref(*j);
-}
-
 static void given_freep(struct given *g)
 {
 	given_free(g);

@@ -7,36 +7,14 @@
 
 #include "cli/coctl.h"
 
-static void json_freep(json_t **j)
-{
-	json_decref(*j);
-}
-
-/* Only the global options and --help; -1 to carry on, else an exit code. */
+/* Only the global options and --help, no operands; -1 to carry on, else an exit code. */
 static int parse_options(int argc, char **argv, const char *help)
 {
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		GLOBAL_LONG_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, r;
+	int r = command_options(argc, argv, help);
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h" GLOBAL_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return EXIT_OK;
-		}
-		r = global_option(argv[0], c, optarg);
-		if (r > 0)
-			return r;
-		if (r < 0)
-			return option_error(argv[0], c, argv);
-	}
-	if (optind < argc)
+	if (r == -1 && optind < argc)
 		return usage_error(argv[0], "%s: takes no arguments", argv[0]);
-	return -1;
+	return r;
 }
 
 static const char reload_help[] =

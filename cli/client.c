@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,6 +21,30 @@ struct global_opts opts;
 /* The last reply as the daemon sent it (a line), for -o json. */
 static char *reply_line;
 static size_t reply_line_len;
+
+int command_options(int argc, char **argv, const char *help)
+{
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		GLOBAL_LONG_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h" GLOBAL_SHORT_OPTIONS, options, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(help, stdout);
+			return EXIT_OK;
+		}
+		r = global_option(argv[0], c, optarg);
+		if (r > 0)
+			return r;
+		if (r < 0)
+			return option_error(argv[0], c, argv);
+	}
+	return -1;
+}
 
 int global_option(const char *command, int c, const char *arg)
 {

@@ -99,6 +99,19 @@ extern struct global_opts opts;
 int global_option(const char *command, int c, const char *arg);
 
 /*
+ * Parses the options of a command that takes only the global ones and
+ * --help (the text help). Returns -1 to carry on (optind at the
+ * operands), or an exit code.
+ */
+int command_options(int argc, char **argv, const char *help);
+
+/* For _cleanup_(json_freep) json_t *reply. */
+static inline void json_freep(json_t **j)
+{
+	json_decref(*j);
+}
+
+/*
  * Sends req (an object, taken: ctl_call frees it; "version" is added; NULL
  * is reported as a request that could not be made) to the daemon and waits for
  * its reply, at most timeout_ms (0: no limit). On success stores the reply

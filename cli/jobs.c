@@ -10,42 +10,6 @@
 
 #define TIMEOUT_MS 60000 /* a daemon that does not answer in a minute is stuck */
 
-static void json_freep(json_t **j)
-{
-	json_decref(*j);
-}
-
-/*
- * Parses the options of a command that takes only the global ones; help
- * is its --help text. Returns -1 to carry on (optind at the operands), or
- * an exit code.
- */
-static int parse_options(int argc, char **argv, const char *help)
-{
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		GLOBAL_LONG_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, r;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h" GLOBAL_SHORT_OPTIONS, options, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return EXIT_OK;
-		}
-		r = global_option(argv[0], c, optarg);
-		if (r >= 0) {
-			if (r)
-				return r;
-			continue;
-		}
-		return option_error(argv[0], c, argv);
-	}
-	return -1;
-}
-
 /* Sends req, prints the reply as JSON if asked; *ret the reply or NULL. */
 static int call(json_t *req, int timeout_ms, json_t **ret)
 {
@@ -102,7 +66,7 @@ int cmd_list(int argc, char **argv)
 	json_t *jobs, *job;
 	long long now;
 	size_t i;
-	int r = parse_options(argc, argv, list_help);
+	int r = command_options(argc, argv, list_help);
 
 	if (r >= 0)
 		return r;
@@ -254,7 +218,7 @@ int cmd_status(int argc, char **argv)
 	_cleanup_(json_freep) json_t *reply = NULL;
 	json_t *names, *job;
 	size_t i;
-	int r = parse_options(argc, argv, status_help);
+	int r = command_options(argc, argv, status_help);
 
 	if (r >= 0)
 		return r;
@@ -312,7 +276,7 @@ static int act_on_names(int argc, char **argv, const char *help, const char *don
 	_cleanup_(json_freep) json_t *reply = NULL;
 	json_t *names, *v;
 	size_t i;
-	int r = parse_options(argc, argv, help);
+	int r = command_options(argc, argv, help);
 
 	if (r >= 0)
 		return r;
@@ -377,7 +341,7 @@ int cmd_run(int argc, char **argv)
 	_cleanup_(json_freep) json_t *reply = NULL;
 	json_t *job, *last;
 	char d[32];
-	int r = parse_options(argc, argv, run_help);
+	int r = command_options(argc, argv, run_help);
 
 	if (r >= 0)
 		return r;
