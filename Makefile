@@ -71,7 +71,7 @@ COCTL       := $(BUILD)/coctl
 
 # The daemon's parts (daemon/, but main.c): an internal static library for
 # the daemon and its tests. Native builds only.
-DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c))
 DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 DAEMON_LIB  := $(BUILD)/libcororunnerd.a
 DAEMON_LIBS := -lsystemd -ljansson -lcurl -lcares
@@ -102,7 +102,7 @@ BENCH_BIN  := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 all: $(STATIC) $(BUILD)/libcoro.so $(PC) $(if $(CROSS),,$(COCTL) $(COROD))
 
 # coro-runnerd: daemon/main.c and the daemon's library.
-$(COROD): daemon/main.c $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
+$(COROD): daemon/main.c $(wildcard daemon/*/*.h config/*.h coro/*.h) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DCORO_VERSION='"$(VERSION)"' $(ALL_LDFLAGS) -o $@ daemon/main.c \
 		$(DAEMON_LIB) $(CONFIG_LIB) $(STATIC) $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
@@ -122,7 +122,7 @@ $(COCTL): $(COCTL_SRC) $(wildcard cli/*.h config/*.h coro/*.h) $(CONFIG_LIB) $(S
 	$(CC) $(ALL_CFLAGS) -DCORO_VERSION='"$(VERSION)"' $(ALL_LDFLAGS) -o $@ $(COCTL_SRC) \
 		$(CONFIG_LIB) $(STATIC) $(CONFIG_LIBS) $(LIBS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard */*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard */*.h */*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -c -o $@ $<
 
@@ -130,7 +130,7 @@ $(BUILD)/obj/%.o: %.S arch/ctx.h
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -c -o $@ $<
 
-$(BUILD)/pic/%.o: %.c $(wildcard */*.h)
+$(BUILD)/pic/%.o: %.c $(wildcard */*.h */*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -fPIC -c -o $@ $<
 
@@ -169,7 +169,7 @@ $(TAP_OBJ): tests/unit/tap.c tests/unit/tap.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard coro/*.h arch/*.h)
+$(BUILD)/tests/%.o: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard coro/*.h arch/*.h config/*.h daemon/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

@@ -10,8 +10,12 @@
  *   - "watchdog": WATCHDOG=1 at half systemd's interval, from the loop
  *     itself, so a stalled loop is what systemd sees;
  *   - "ticker": once a second, a lag sample and a fresh STATUS= if it changed;
- *   - one per job (supervisor.c), per control client (control.c) and per
- *     metrics client (metrics.c).
+ *   - one per job (core/schedule.c), per control client (control/) and per
+ *     metrics client (http/).
+ *
+ * main.c is the root that wires the rooms together: it alone includes
+ * control/control.h and http/http.h; they reach the daemon only through
+ * core/core.h and the operations table below (struct daemon_ops).
  *
  * The loop's function releases ended job coroutines before each round and
  * ends the loop once a stop has finished.
@@ -37,11 +41,9 @@
 
 #include "config/config.h"
 #include "coro/coro.h"
-#include "daemon/control.h"
-#include "daemon/daemon.h"
-#include "daemon/log.h"
-#include "daemon/metrics.h"
-#include "daemon/supervisor.h"
+#include "daemon/control/control.h"
+#include "daemon/core/core.h"
+#include "daemon/http/http.h"
 
 #ifndef CORO_VERSION
 #define CORO_VERSION "unknown"
@@ -107,7 +109,7 @@ static void status_text(char *buf, size_t size)
 	snprintf(buf, size, "%zu jobs, %zu failing", st.jobs, st.jobs_down);
 }
 
-void daemon_update_status(struct daemon *d)
+static void update_status(struct daemon *d)
 {
 	char text[256];
 
@@ -117,19 +119,6 @@ void daemon_update_status(struct daemon *d)
 		return;
 	snprintf(g.status, sizeof g.status, "%s", text);
 	notify("STATUS=%s", text);
-}
-
-uint64_t daemon_rss_bytes(void)
-{
-	unsigned long long size, rss;
-	FILE *f = fopen("/proc/self/statm", "re");
-	int n;
-
-	if (!f)
-		return 0;
-	n = fscanf(f, "%llu %llu", &size, &rss);
-	fclose(f);
-	return n == 2 ? rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
 /* ---- configuration ------------------------------------------------------ */
@@ -152,7 +141,7 @@ static const char *metrics_address(const struct config *cfg)
 	return g.d.metrics_listen ? g.d.metrics_listen : cfg->metrics_listen;
 }
 
-int daemon_reload(struct daemon *d, struct cfg_errors *errs)
+static int reload(struct daemon *d, struct cfg_errors *errs)
 {
 	struct cfg_errors local = { 0 };
 	struct cfg_errors *e = errs ? errs : &local;
@@ -195,10 +184,17 @@ int daemon_reload(struct daemon *d, struct cfg_errors *errs)
 	return 0;
 }
 
-void daemon_request_stop(struct daemon *d)
+static void request_stop(struct daemon *d)
 {
 	d->stopping = true;
 }
+
+/* What the servers may ask of the daemon (core.h). */
+static const struct daemon_ops ops = {
+	.reload = reload,
+	.request_stop = request_stop,
+	.update_status = update_status,
+};
 
 /* ---- coroutines --------------------------------------------------------- */
 
@@ -419,6 +415,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coro-runnerd: out of memory\n");
 		return 1;
 	}
+	g.d.ops = &ops;
 	g.d.config_file = DEFAULT_CONFIG;
 	g.d.socket_path = DEFAULT_SOCKET;
 	g.d.state_dir = DEFAULT_STATE_DIR;

@@ -8,7 +8,7 @@
 DEB_PACKAGES += nginx-light
 
 $(BUILD)/bench/bench-probes: tests/bench/bench-probes.c \
-		$(wildcard tests/bench/*.h coro/*.h config/*.h daemon/*.h) \
+		$(wildcard tests/bench/*.h coro/*.h config/*.h daemon/*/*.h) \
 		$(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC) \

@@ -1,8 +1,8 @@
-# The control socket's server (daemon/control*.c, daemon/persist.c) and coctl
+# The control socket's server (daemon/control/, daemon/core/persist.c) and coctl
 # (cli/): coctl speaks JSON with jansson; the server reports the version.
 
 $(COCTL): private CONFIG_LIBS += -ljansson
-$(BUILD)/obj/daemon/control-cmd.o: private LIB_CFLAGS += -DCORO_VERSION='"$(VERSION)"'
+$(BUILD)/obj/daemon/control/control-cmd.o: private LIB_CFLAGS += -DCORO_VERSION='"$(VERSION)"'
 
 # bash completion for coctl.
 BASH_COMPLETION_DIR ?= $(PREFIX)/share/bash-completion/completions

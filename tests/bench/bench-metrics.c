@@ -37,10 +37,9 @@
 
 #include "config/config.h"
 #include "coro/coro.h"
-#include "daemon/daemon.h"
-#include "daemon/metrics-internal.h"
-#include "daemon/metrics.h"
-#include "daemon/supervisor.h"
+#include "daemon/core/core.h"
+#include "daemon/http/http-internal.h"
+#include "daemon/http/http.h"
 
 /* main.c's, which the benchmark does not link. */
 uint64_t daemon_rss_bytes(void)

@@ -1,6 +1,6 @@
 /*
  * bench-probes: probe throughput on one core. The daemon's own probe code
- * (daemon/probe.h: probe_init + probe_run on a job from
+ * (daemon/probe/probe.h: probe_init + probe_run on a job from
  * config_load_buffer) runs in coroutines on shared stacks, next to two
  * baselines in the same run: a plain C epoll loop of non-blocking
  * connect + close (the kernel's floor, TCP only) and the same probe_run
@@ -55,7 +55,7 @@
 
 #include "config/config.h"
 #include "coro/coro.h"
-#include "daemon/probe.h"
+#include "daemon/probe/probe.h"
 #include "tests/bench/bench.h"
 #include "tests/bench/bench-net.h"
 #include "tests/bench/bench-probes-servers.h"
@@ -595,7 +595,7 @@ static int time_mode(int runs, long ms)
 	       "accept + close loop; HTTP server: nginx, one process, GET /health (3 bytes),\n"
 	       "a new connection per probe (the probe's FORBID_REUSE).\n"
 	       "  tcp-epoll     plain non-blocking connect + close with epoll (kernel floor)\n"
-	       "  *-coro        probe_run (daemon/probe-tcp.c, probe-http.c) in coroutines on\n"
+	       "  *-coro        probe_run (daemon/probe/probe-tcp.c, probe-http.c) in coroutines on\n"
 	       "                %d shared stacks of %d KiB, hooks on, co_eventloop\n"
 	       "  *-threads     the same probe_run, one thread per job, blocking calls\n"
 	       "CPU%%: the prober's CPU time (all threads) in the window, %% of one core; under\n"

@@ -1,6 +1,6 @@
 /*
  * test-metrics: the pieces of the /metrics page below its HTTP server
- * (daemon/metrics-internal.h): numbers, label escaping, a job's label set,
+ * (daemon/http/http-internal.h): numbers, label escaping, a job's label set,
  * and whole renders of a real supervisor's jobs - in one piece or a byte
  * at a time, and with jobs removed and added between two steps. The HTTP
  * server itself is tested against the real daemon (tests/bats/metrics.bats).
@@ -13,9 +13,8 @@
 
 #include "config/config.h"
 #include "coro/coro.h"
-#include "daemon/daemon.h"
-#include "daemon/metrics-internal.h"
-#include "daemon/supervisor.h"
+#include "daemon/core/core.h"
+#include "daemon/http/http-internal.h"
 #include "tests/unit/tap.h"
 
 /* main.c's, which the test does not link. */

@@ -15,7 +15,7 @@
 
 #include "config/config.h"
 #include "coro/coro.h"
-#include "daemon/probe.h"
+#include "daemon/probe/probe.h"
 #include "tests/unit/server.h"
 #include "tests/unit/tap.h"
 

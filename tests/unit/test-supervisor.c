@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "coro/coro.h"
-#include "daemon/log.h"
-#include "daemon/supervisor.h"
+#include "daemon/core/core.h"
+#include "daemon/probe/probe.h"
 #include "tests/unit/tap.h"
 
 static struct supervisor *sup;

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "coro/coro.h"
-#include "daemon/probe.h"
+#include "daemon/probe/probe.h"
 
 /* Bytes of reply kept while looking for the expected text. */
 #define REPLY_WINDOW 65536

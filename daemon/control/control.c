@@ -29,11 +29,9 @@
 #include <unistd.h>
 
 #include "coro/coro.h"
-#include "daemon/control-internal.h"
-#include "daemon/control.h"
-#include "daemon/daemon.h"
-#include "daemon/log.h"
-#include "daemon/persist.h"
+#include "daemon/control/control-internal.h"
+#include "daemon/control/control.h"
+#include "daemon/core/core.h"
 
 /*
  * The daemon's one control server. control_stop() receives only the

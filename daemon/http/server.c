@@ -1,6 +1,8 @@
 /*
- * metrics.c: the HTTP server of GET /metrics (SPEC §7, issue 8), made of
- * coroutines on the daemon's event loop: one listener, one per client.
+ * server.c: the daemon's HTTP/1.1 request layer, for every page it serves
+ * (the metrics today; the status page later): coroutines on the daemon's
+ * event loop, one listener and one per client, handing each well-formed
+ * GET or HEAD request to the server's handler.
  *
  * What a client can cost is bounded, whatever it does:
  * - at most CLIENTS_MAX at once; past that the client that has waited
@@ -10,20 +12,15 @@
  * - a request is its headers only, at most REQUEST_MAX bytes (431), all of
  *   it within REQUEST_TIMEOUT_MS of the connection (one byte a second
  *   gets nowhere);
- * - the page is rendered CHUNK_BYTES at a time, each chunk written before
- *   the next is rendered: a slow reader pins one chunk and blocks only its
- *   own coroutine; a response that has not gone out within
- *   RESPONSE_TIMEOUT_MS, or that makes no progress for WRITE_IDLE_MS, is
- *   cut off;
- * - at most RENDERS_MAX pages are sent at once (each holds a snapshot of
- *   the jobs, about 120 bytes a job); other requests wait their turn
- *   within their response time;
- * - rendering gives the loop back every SLICE_US of work, so a scrape of
- *   100k jobs delays the jobs' timers by a few milliseconds at most.
+ * - the handler has RESPONSE_TIMEOUT_MS for the whole response, which it
+ *   writes with http__write: a response that makes no progress for
+ *   WRITE_IDLE_MS is cut off, and a slow reader blocks only its own
+ *   coroutine;
+ * - a long response gives the loop back every SLICE_US of work
+ *   (http__pause).
  *
  * The coroutines do their I/O on non-blocking sockets with co_poll and
- * explicit deadlines (no system call hooks needed). The server's state is
- * one static struct: a daemon has one metrics endpoint.
+ * explicit deadlines (no system call hooks needed).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -39,39 +36,34 @@
 #include <unistd.h>
 
 #include "coro/coro.h"
-#include "daemon/daemon.h"
-#include "daemon/log.h"
-#include "daemon/metrics-internal.h"
-#include "daemon/metrics.h"
+#include "daemon/core/core.h"
+#include "daemon/http/http-internal.h"
 
 #define CLIENTS_MAX 64                 /* served at once */
 #define CLIENTS_HARD (CLIENTS_MAX + CLIENTS_MAX / 4) /* plus those being dropped */
 #define REQUEST_MAX 8192               /* request line and headers */
 #define REQUEST_TIMEOUT_MS 10000       /* to send them, from the connection */
-#define RESPONSE_TIMEOUT_MS 60000      /* to take the whole page */
+#define RESPONSE_TIMEOUT_MS 60000      /* to take the whole response */
 #define WRITE_IDLE_MS 10000            /* without taking a byte */
 #define DRAIN_MS 1000                  /* reading what follows an error reply */
-#define CHUNK_BYTES (256u << 10)       /* rendered, then written, at a time */
-#define RENDERS_MAX 4                  /* pages being sent at once (each holds a snapshot) */
-#define SLICE_US 5000                  /* of rendering before the loop gets a turn */
-#define STACK_BYTES (128 << 10)        /* each coroutine's (the render is shallow) */
+#define SLICE_US 5000                  /* of work before the loop gets a turn */
+#define STACK_BYTES (128 << 10)        /* each coroutine's (the handlers are shallow) */
 
-#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
-struct client {
-	struct server *srv;
+struct http_conn {
+	struct http_server *srv;
 	struct co *co;
 	int fd;
 	bool answering;                /* the request is in: not to be dropped for a newcomer */
 	bool dropped;                  /* shut down to make room */
+	struct co_cond *waiting;       /* http__wait's condition, woken at stop */
 	uint64_t resumed_us;           /* when it last came back from the loop */
-	struct client *prev, *next;    /* srv->clients, oldest first */
+	struct http_conn *prev, *next; /* srv->head, oldest first */
 	size_t req_len;
 	char req[REQUEST_MAX];
 };
 
-struct server {
-	struct daemon *d;
+struct http_server {
+	struct http_server_def def;
 	char *listen;                  /* the address served, or NULL */
 	int fd;                        /* the listening socket, or -1 */
 	struct co *co;                 /* the listener */
@@ -79,20 +71,15 @@ struct server {
 	bool stopping;
 	bool listener_done;
 	struct co_cond *wake;          /* the listener: a socket to listen on, or stop */
-	struct co_cond *ended;         /* metrics_stop: a coroutine ended */
-	struct co_cond *slot;          /* a render ended: the next may start */
-	unsigned renders;              /* pages being sent */
-	struct client *head, *tail;
+	struct co_cond *ended;         /* http__server_stop: a coroutine ended */
+	struct http_conn *head, *tail;
 	unsigned nclients;             /* in the list, the dropping included */
 	unsigned ndropping;            /* dropped, their coroutine not yet ended */
 	struct co *dead[CLIENTS_HARD + 1]; /* ended client coroutines, to release */
 	unsigned ndead;
-	int64_t reload_ok_ms;          /* when the configuration in force was loaded */
 };
 
-static struct server *server;
-
-static uint64_t now_us(void)
+uint64_t http__now_us(void)
 {
 	struct timespec ts;
 
@@ -171,23 +158,22 @@ static int open_listener(const char *addr)
  * Waits until fd is ready for events or the deadline (monotonic us)
  * passes. False on timeout, on error, or when the server stops.
  */
-static bool wait_fd(struct client *c, short events, uint64_t deadline)
+static bool wait_fd(struct http_conn *c, short events, uint64_t deadline)
 {
 	struct pollfd p = { .fd = c->fd, .events = events };
-	uint64_t now = now_us();
+	uint64_t now = http__now_us();
 	int r;
 
 	if (now >= deadline)
 		return false;
 	r = co_poll(NULL, &p, 1, (int)((deadline - now + 999) / 1000));
-	c->resumed_us = now_us();
+	c->resumed_us = http__now_us();
 	if (c->srv->stopping || c->dropped)
 		return false;
 	return r > 0 || (r < 0 && errno == EINTR);
 }
 
-/* Writes everything by the deadline, never going WRITE_IDLE_MS without progress. */
-static bool write_all(struct client *c, const char *p, size_t len, uint64_t deadline)
+bool http__write(struct http_conn *c, const char *p, size_t len, uint64_t deadline)
 {
 	while (len > 0) {
 		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -201,7 +187,7 @@ static bool write_all(struct client *c, const char *p, size_t len, uint64_t dead
 			continue;
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return false;
-		uint64_t idle = now_us() + (uint64_t)WRITE_IDLE_MS * 1000;
+		uint64_t idle = http__now_us() + (uint64_t)WRITE_IDLE_MS * 1000;
 
 		if (!wait_fd(c, POLLOUT, idle < deadline ? idle : deadline))
 			return false;
@@ -209,11 +195,10 @@ static bool write_all(struct client *c, const char *p, size_t len, uint64_t dead
 	return true;
 }
 
-/* An error reply, then what the client still sends is read and dropped for a while. */
-static void reply_error(struct client *c, int status, const char *reason, bool head)
+void http__reply_error(struct http_conn *c, int status, const char *reason, bool head)
 {
 	char text[512], sink[4096];
-	uint64_t deadline = now_us() + (uint64_t)DRAIN_MS * 1000;
+	uint64_t deadline = http__now_us() + (uint64_t)DRAIN_MS * 1000;
 	size_t drained = 0;
 	int n;
 
@@ -223,7 +208,7 @@ static void reply_error(struct client *c, int status, const char *reason, bool h
 		     status, reason, strlen(reason) + 1,
 		     status == 405 ? "Allow: GET, HEAD\r\n" : "", head ? "" : reason,
 		     head ? "" : "\n");
-	if (!write_all(c, text, (size_t)n, deadline))
+	if (!http__write(c, text, (size_t)n, deadline))
 		return;
 	/* Closing with unread input would reset the connection before the reply is read. */
 	shutdown(c->fd, SHUT_WR);
@@ -252,19 +237,19 @@ static size_t headers_end(const char *p, size_t len, size_t from)
 }
 
 /* Reads the request's headers; false if they did not come (whatever the reason). */
-static bool read_request(struct client *c, uint64_t deadline)
+static bool read_request(struct http_conn *c, uint64_t deadline)
 {
 	for (;;) {
 		size_t from = c->req_len > 3 ? c->req_len - 3 : 0;
 		ssize_t n;
 
 		if (c->req_len == REQUEST_MAX) {
-			reply_error(c, 431, "Request Header Fields Too Large", false);
+			http__reply_error(c, 431, "Request Header Fields Too Large", false);
 			return false;
 		}
 		if (!wait_fd(c, POLLIN, deadline)) {
 			if (!c->srv->stopping && !c->dropped && c->req_len)
-				reply_error(c, 408, "Request Timeout", false);
+				http__reply_error(c, 408, "Request Timeout", false);
 			return false;
 		}
 		n = recv(c->fd, c->req + c->req_len, REQUEST_MAX - c->req_len, MSG_DONTWAIT);
@@ -311,112 +296,88 @@ static bool parse_request_line(const char *p, size_t len, size_t *method_len,
 	return true;
 }
 
-/* True if the target's path is /metrics (origin form, or absolute form http://host/metrics). */
-static bool is_metrics_path(const char *t, size_t len)
+/*
+ * The path of a request target: origin form ("/metrics?x"), or absolute
+ * form ("http://host/metrics"); the query after '?' apart.
+ */
+static void split_target(const char *t, size_t len, struct http_request *req)
 {
 	const char *q;
 
 	if (len > 7 && (!strncmp(t, "http://", 7) || (len > 8 && !strncmp(t, "https://", 8)))) {
 		const char *slash = memchr(t + 8, '/', len - 8);
 
-		if (!slash)
-			return false;
-		len -= (size_t)(slash - t);
-		t = slash;
+		if (!slash) {
+			t += len;
+			len = 0;
+		} else {
+			len -= (size_t)(slash - t);
+			t = slash;
+		}
 	}
 	q = memchr(t, '?', len);
-	if (q)
-		len = (size_t)(q - t);
-	return len == 8 && !memcmp(t, "/metrics", 8);
+	req->path = t;
+	req->path_len = q ? (size_t)(q - t) : len;
+	req->query = q ? q + 1 : NULL;
+	req->query_len = q ? len - req->path_len - 1 : 0;
 }
 
-static int64_t reload_ok_ms(struct server *s)
+bool http__path_is(const struct http_request *req, const char *path)
 {
-	struct sup_stats st;
+	size_t n = strlen(path);
 
-	sup_get_stats(s->d->sup, &st);
-	if (st.last_reload_ok && st.last_reload_ms > s->reload_ok_ms)
-		s->reload_ok_ms = st.last_reload_ms;
-	return s->reload_ok_ms;
+	return req->path_len == n && !memcmp(req->path, path, n);
 }
 
-/* The 200 reply: headers, then (unless HEAD) the page a chunk at a time. */
-static void reply_metrics(struct client *c, bool head, uint64_t deadline)
+bool http__pause(struct http_conn *c)
 {
-	static const char hdr[] = "HTTP/1.1 200 OK\r\nContent-Type: " CONTENT_TYPE
-				  "\r\nConnection: close\r\n\r\n";
-	struct metrics_render r;
-	struct mbuf b = { 0 };
-	bool done = false;
-
-	metrics__put(&b, hdr, sizeof hdr - 1);
-	if (head) {
-		write_all(c, b.p, b.len, deadline);
-		metrics__mbuf_free(&b);
-		return;
+	if (http__now_us() - c->resumed_us >= SLICE_US) {
+		co_poll(NULL, NULL, 0, 1);
+		c->resumed_us = http__now_us();
 	}
-	while (c->srv->renders >= RENDERS_MAX) {
-		uint64_t now = now_us();
-
-		if (now >= deadline || c->srv->stopping || c->dropped) {
-			metrics__mbuf_free(&b);
-			return;
-		}
-		co_cond_timedwait(c->srv->slot, (int)((deadline - now) / 1000) + 1);
-		c->resumed_us = now_us();
-	}
-	c->srv->renders++;
-	metrics__render_begin(&r, c->srv->d, reload_ok_ms(c->srv));
-	while (!done) {
-		done = metrics__render_step(&r, &b, CHUNK_BYTES);
-		if (b.oom) {
-			log_msg(LOG_WARNING, "metrics: out of memory rendering the page");
-			break;
-		}
-		if (!write_all(c, b.p, b.len, deadline))
-			break;
-		b.len = 0;
-		/* The page is long: let the jobs run now and then. */
-		if (!done && now_us() - c->resumed_us >= SLICE_US) {
-			co_poll(NULL, NULL, 0, 1);
-			c->resumed_us = now_us();
-			if (c->srv->stopping || c->dropped)
-				break;
-		}
-	}
-	metrics__render_end(&r);
-	metrics__mbuf_free(&b);
-	c->srv->renders--;
-	co_cond_signal(c->srv->slot);
+	return !c->srv->stopping && !c->dropped;
 }
 
-static void serve(struct client *c)
+bool http__wait(struct http_conn *c, struct co_cond *cond, uint64_t deadline)
 {
-	uint64_t start = now_us();
+	uint64_t now = http__now_us();
+
+	if (now >= deadline || c->srv->stopping || c->dropped)
+		return false;
+	c->waiting = cond;
+	co_cond_timedwait(cond, (int)((deadline - now) / 1000) + 1);
+	c->waiting = NULL;
+	c->resumed_us = http__now_us();
+	return !c->srv->stopping && !c->dropped;
+}
+
+static void serve(struct http_conn *c)
+{
+	uint64_t start = http__now_us();
+	struct http_request req = { 0 };
 	const char *target;
 	size_t method_len, target_len;
-	bool head;
 
 	if (!read_request(c, start + (uint64_t)REQUEST_TIMEOUT_MS * 1000))
 		return;
 	c->answering = true;
 	if (!parse_request_line(c->req, c->req_len, &method_len, &target, &target_len)) {
-		reply_error(c, 400, "Bad Request", false);
+		http__reply_error(c, 400, "Bad Request", false);
 		return;
 	}
-	head = method_len == 4 && !memcmp(c->req, "HEAD", 4);
-	if (!head && !(method_len == 3 && !memcmp(c->req, "GET", 3))) {
-		reply_error(c, 405, "Method Not Allowed", false);
+	req.method = c->req;
+	req.method_len = method_len;
+	req.head = method_len == 4 && !memcmp(c->req, "HEAD", 4);
+	if (!req.head && !(method_len == 3 && !memcmp(c->req, "GET", 3))) {
+		http__reply_error(c, 405, "Method Not Allowed", false);
 		return;
 	}
-	if (!is_metrics_path(target, target_len)) {
-		reply_error(c, 404, "Not Found", head);
-		return;
-	}
-	reply_metrics(c, head, now_us() + (uint64_t)RESPONSE_TIMEOUT_MS * 1000);
+	split_target(target, target_len, &req);
+	req.deadline_us = http__now_us() + (uint64_t)RESPONSE_TIMEOUT_MS * 1000;
+	c->srv->def.handler(c->srv->def.arg, c, &req);
 }
 
-static void unlink_client(struct server *s, struct client *c)
+static void unlink_client(struct http_server *s, struct http_conn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
@@ -431,10 +392,10 @@ static void unlink_client(struct server *s, struct client *c)
 
 static void *client_main(void *arg)
 {
-	struct client *c = arg;
-	struct server *s = c->srv;
+	struct http_conn *c = arg;
+	struct http_server *s = c->srv;
 
-	c->resumed_us = now_us();
+	c->resumed_us = http__now_us();
 	serve(c);
 	close(c->fd);
 	unlink_client(s, c);
@@ -449,7 +410,7 @@ static void *client_main(void *arg)
 /* ---- the listener ------------------------------------------------------- */
 
 /* Releases the coroutines of clients that ended (a coroutine cannot release itself). */
-static void reap(struct server *s)
+static void reap(struct http_server *s)
 {
 	unsigned kept = 0;
 
@@ -466,11 +427,11 @@ static void reap(struct server *s)
  * Makes room for a newcomer: past CLIENTS_MAX, drops the oldest client
  * still sending its request. False if every client is being answered.
  */
-static bool make_room(struct server *s)
+static bool make_room(struct http_server *s)
 {
 	if (s->nclients - s->ndropping < CLIENTS_MAX)
 		return true;
-	for (struct client *c = s->head; c; c = c->next) {
+	for (struct http_conn *c = s->head; c; c = c->next) {
 		if (!c->answering && !c->dropped) {
 			c->dropped = true;
 			s->ndropping++;
@@ -481,13 +442,13 @@ static bool make_room(struct server *s)
 	return false;
 }
 
-static void admit(struct server *s, int fd)
+static void admit(struct http_server *s, int fd)
 {
 	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
 				   "Content-Type: text/plain; charset=utf-8\r\n"
 				   "Content-Length: 17\r\nConnection: close\r\n\r\ntoo many clients\n";
 	struct co_attr attr = { .stack_size = STACK_BYTES };
-	struct client *c;
+	struct http_conn *c;
 
 	if (!make_room(s)) {
 		if (send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
@@ -516,7 +477,7 @@ static void admit(struct server *s, int fd)
 
 static void *listener_main(void *arg)
 {
-	struct server *s = arg;
+	struct http_server *s = arg;
 	uint64_t quiet_until = 0;
 
 	while (!s->stopping) {
@@ -550,9 +511,9 @@ static void *listener_main(void *arg)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			/* Out of descriptors or memory: say so once a minute, and pause. */
-			if (now_us() >= quiet_until) {
-				log_msg(LOG_WARNING, "metrics: accept: %s", strerror(errno));
-				quiet_until = now_us() + 60 * 1000000ull;
+			if (http__now_us() >= quiet_until) {
+				log_msg(LOG_WARNING, "%s: accept: %s", s->def.name, strerror(errno));
+				quiet_until = http__now_us() + 60 * 1000000ull;
 			}
 			co_poll(NULL, NULL, 0, 100);
 			break;
@@ -563,9 +524,9 @@ static void *listener_main(void *arg)
 	return NULL;
 }
 
-/* ---- metrics.h ---------------------------------------------------------- */
+/* ---- the server's life ------------------------------------------------- */
 
-static void server_free(struct server *s)
+static void server_free(struct http_server *s)
 {
 	if (!s)
 		return;
@@ -574,25 +535,22 @@ static void server_free(struct server *s)
 		co_release(s->co);
 	co_cond_free(s->wake);
 	co_cond_free(s->ended);
-	co_cond_free(s->slot);
 	free(s->listen);
 	free(s);
 }
 
-static struct server *server_new(struct daemon *d)
+struct http_server *http__server_new(const struct http_server_def *def)
 {
 	struct co_attr attr = { .stack_size = STACK_BYTES };
-	struct server *s = calloc(1, sizeof *s);
+	struct http_server *s = calloc(1, sizeof *s);
 
 	if (!s)
 		return NULL;
-	s->d = d;
+	s->def = *def;
 	s->fd = -1;
-	s->reload_ok_ms = d->start_wall_ms;
 	s->wake = co_cond_alloc();
 	s->ended = co_cond_alloc();
-	s->slot = co_cond_alloc();
-	if (!s->wake || !s->ended || !s->slot || co_create(&s->co, &attr, listener_main, s) < 0) {
+	if (!s->wake || !s->ended || co_create(&s->co, &attr, listener_main, s) < 0) {
 		server_free(s);
 		return NULL;
 	}
@@ -623,30 +581,19 @@ static void bound_name(int fd, char *buf, size_t size)
 	snprintf(buf, size, sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
-int metrics_configure(struct daemon *d, const char *listen)
+int http__server_listen(struct http_server *s, const char *listen)
 {
-	struct server *s = server;
-	char *copy, name[INET6_ADDRSTRLEN + 16];
+	const char *name = s->def.name;
+	char *copy, bound[INET6_ADDRSTRLEN + 16];
 	int fd, old;
 
-	if (!s) {
-		if (!listen)
-			return 0;
-		s = server = server_new(d);
-		if (!s) {
-			log_msg(LOG_ERR, "metrics: out of memory");
-			return -ENOMEM;
-		}
-	}
-	s->d = d;
-	reload_ok_ms(s);
 	if (listen && s->listen && !strcmp(listen, s->listen))
 		return 0;
 	if (!listen) {
 		if (s->fd >= 0) {
 			close(s->fd); /* wakes the listener, which then waits for a new socket */
 			s->fd = -1;
-			log_msg(LOG_INFO, "metrics: no longer served on %s", s->listen);
+			log_msg(LOG_INFO, "%s: no longer served on %s", name, s->listen);
 		}
 		free(s->listen);
 		s->listen = NULL;
@@ -654,12 +601,12 @@ int metrics_configure(struct daemon *d, const char *listen)
 	}
 	copy = strdup(listen);
 	if (!copy) {
-		log_msg(LOG_ERR, "metrics: out of memory");
+		log_msg(LOG_ERR, "%s: out of memory", name);
 		return -ENOMEM;
 	}
 	fd = open_listener(listen);
 	if (fd < 0) {
-		log_msg(LOG_ERR, "metrics: cannot listen on %s: %s%s", listen,
+		log_msg(LOG_ERR, "%s: cannot listen on %s: %s%s", name, listen,
 			fd == -EADDRNOTAVAIL ? "not an address of this host" :
 			fd == -ENOENT ? "no such host" : fd == -EINVAL ? "expected HOST:PORT or [V6]:PORT" :
 			strerror(-fd),
@@ -675,8 +622,8 @@ int metrics_configure(struct daemon *d, const char *listen)
 		close(old); /* wakes the listener, which takes the new socket */
 	else
 		co_cond_signal(s->wake);
-	bound_name(fd, name, sizeof name);
-	log_msg(LOG_INFO, "metrics: serving http://%s/metrics", name);
+	bound_name(fd, bound, sizeof bound);
+	log_msg(LOG_INFO, "%s: serving http://%s%s", name, bound, s->def.path);
 	if (!s->started) {
 		s->started = true;
 		co_resume(s->co);
@@ -684,28 +631,28 @@ int metrics_configure(struct daemon *d, const char *listen)
 	return 0;
 }
 
-void metrics_stop(struct daemon *d)
+bool http__server_stop(struct http_server *s)
 {
-	struct server *s = server;
-	uint64_t deadline = now_us() + 2000000;
+	uint64_t deadline = http__now_us() + 2000000;
 
 	if (!s)
-		return;
-	server = NULL;
+		return true;
 	s->stopping = true;
 	if (s->fd >= 0) {
 		close(s->fd);
 		s->fd = -1;
 	}
 	co_cond_signal(s->wake);
-	co_cond_broadcast(s->slot);
-	for (struct client *c = s->head; c; c = c->next)
+	for (struct http_conn *c = s->head; c; c = c->next) {
 		shutdown(c->fd, SHUT_RDWR);
+		if (c->waiting)
+			co_cond_broadcast(c->waiting);
+	}
 	if (!s->started)
 		s->listener_done = true;
 	/* The coroutines see the stop when they next run: wait for them to end. */
 	while ((!s->listener_done || s->nclients) && co_self()) {
-		uint64_t now = now_us();
+		uint64_t now = http__now_us();
 
 		if (now >= deadline)
 			break;
@@ -720,8 +667,9 @@ void metrics_stop(struct daemon *d)
 	}
 	if (s->listener_done && !s->nclients && (!s->started || co_is_dead(s->co)) && !s->ndead) {
 		server_free(s);
-		return;
+		return true;
 	}
 	/* Called outside a coroutine, or a coroutine would not end: leave it be. */
-	log_msg(LOG_WARNING, "metrics: stopped with %u clients still ending", s->nclients);
+	log_msg(LOG_WARNING, "%s: stopped with %u clients still ending", s->def.name, s->nclients);
+	return false;
 }

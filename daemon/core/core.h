@@ -1,9 +1,45 @@
 /*
- * supervisor.h (internal to daemon/): the jobs of a running coro-runnerd.
+ * core.h: the core of coro-runnerd, the one header the daemon's other rooms
+ * (probe/ aside, which the core uses) include: the supervisor of the jobs
+ * (core/supervisor.c, schedule.c, results.c), the state file (state.c), the
+ * log (log.c), the files of jobs added at run time (persist.c), and the
+ * running daemon as the servers see it (struct daemon, with the
+ * operations main.c provides).
+ *
+ * The arrows run one way: control/ and http/ include this header and call
+ * the supervisor's interface and d->ops; the core never includes them,
+ * and nothing but main.c includes main.c's pieces.
+ *
+ * One thread: every function here runs on the event loop's thread, from
+ * a coroutine or from the loop's function; those marked "may yield" need
+ * a coroutine.
+ */
+#ifndef CORO_DAEMON_CORE_H
+#define CORO_DAEMON_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <syslog.h> /* LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG */
+
+#include "config/config.h"
+
+struct co;
+struct co_cond;
+struct co_sharestack;
+struct probe;
+
+/* ==== the supervisor ====================================================== */
+
+/*
+ * The jobs of a running coro-runnerd (supervisor.c: the table and its
+ * operations; schedule.c: a job's coroutine and its ticks; results.c:
+ * what a run leaves, counters, health, the lag histogram).
  *
  * Each job is one coroutine on the supervisor's pool of shared stacks. It
  * sleeps on the timing wheel until its next tick, runs its probe
- * (daemon/probe.h), retries, records the result, and sleeps again. Ticks
+ * (daemon/probe/probe.h), retries, records the result, and sleeps again. Ticks
  * are `offset + k * every` on the wall clock's millisecond count, where the
  * offset is a stable hash of the job's name modulo `every`, plus a fresh
  * jitter per tick; a tick that has already passed when a run ends is
@@ -12,19 +48,6 @@
  * Everything here runs on the daemon's one thread. Functions marked "may
  * yield" must be called from a coroutine; the others never block.
  */
-#ifndef CORO_DAEMON_SUPERVISOR_H
-#define CORO_DAEMON_SUPERVISOR_H
-
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "config/config.h"
-#include "daemon/probe.h"
-
-struct co;
-struct co_cond;
-struct co_sharestack;
 
 #define JOB_HISTORY 20 /* results kept per job */
 
@@ -250,5 +273,183 @@ int64_t job_next_wall_ms(const struct job_state *js);
  */
 int sup_save_state(const struct supervisor *s, const char *path);
 int sup_load_state(struct supervisor *s, const char *path);
+
+/* ==== the running daemon ================================================== */
+
+/*
+ * The running daemon, as the servers (control/, http/) see it: where its
+ * files are, its supervisor, and the operations on the whole daemon that
+ * main.c provides through d->ops, so that no server calls back into
+ * main.c (and a test can give its own).
+ */
+
+#define DAEMON_NAME "coro-runnerd"
+#define DEFAULT_CONFIG "/etc/coro-runner/jobs.yaml"
+#define DEFAULT_DROPIN_DIR "/etc/coro-runner/jobs.d"
+#define DEFAULT_SOCKET "/run/coro-runner/control.sock"
+#define DEFAULT_STATE_DIR "/var/lib/coro-runner"
+
+struct daemon;
+
+/* What main.c does for the servers; every member is required. */
+struct daemon_ops {
+	/*
+	 * Re-reads the configuration files and applies them (SIGHUP and coctl
+	 * reload; may yield). Returns 0, or a negative errno with the errors
+	 * in errs (which the caller frees with cfg_errors_free in both cases;
+	 * NULL if unwanted): then nothing changed. Logs the outcome and tells
+	 * systemd (RELOADING=1, then READY=1 and STATUS=).
+	 */
+	int (*reload)(struct daemon *d, struct cfg_errors *errs);
+	/* Asks the daemon to stop, as SIGTERM does. */
+	void (*request_stop)(struct daemon *d);
+	/* Sends systemd a fresh STATUS= line (job and failure counts). */
+	void (*update_status)(struct daemon *d);
+};
+
+struct daemon {
+	const struct daemon_ops *ops;
+	struct supervisor *sup;
+
+	/* Where the configuration is read from, in order (see config_load). */
+	const char *config_file;      /* main file, or NULL for none */
+	const char **dirs;            /* drop-in directories; the last is <state_dir>/jobs.d */
+	size_t ndirs;
+	char *state_jobs_dir;         /* <state_dir>/jobs.d: jobs added with coctl add */
+	const char *socket_path;      /* control socket (unused when systemd passed one) */
+	const char *state_dir;
+	const char *metrics_listen;   /* --metrics override, or NULL: the configuration's */
+
+	uid_t uid;                    /* the daemon's own user, allowed to change things */
+	int64_t start_wall_ms;        /* CLOCK_REALTIME at start */
+	uint64_t start_mono_ms;
+	bool stopping;                /* SIGTERM (or coctl) asked the daemon to stop */
+};
+
+static inline int daemon_reload(struct daemon *d, struct cfg_errors *errs)
+{
+	return d->ops->reload(d, errs);
+}
+
+static inline void daemon_request_stop(struct daemon *d)
+{
+	d->ops->request_stop(d);
+}
+
+static inline void daemon_update_status(struct daemon *d)
+{
+	d->ops->update_status(d);
+}
+
+/* Resident set size of the daemon in bytes (from /proc/self/statm), 0 if unknown. */
+uint64_t daemon_rss_bytes(void);
+
+/* ==== the log ============================================================= */
+
+/*
+ * The daemon's log (log.c).
+ *
+ * Started by systemd (JOURNAL_STREAM names our stderr), messages go to
+ * journald through sd_journal_send with structured fields: MESSAGE,
+ * PRIORITY, SYSLOG_IDENTIFIER=coro-runnerd, and for a job JOB=<name>,
+ * plus RESULT=ok|failed|timeout and DURATION_US for a result.
+ * Otherwise they go to stderr, one line each:
+ *
+ *     2026-11-26T12:00:00.123+0000 coro-runnerd[123]: <level>: <message>
+ *
+ * where level is one of error, warning, notice, info, debug, and a job's
+ * message starts with `job NAME: `.
+ */
+
+/* Decides once where logs go (journald or stderr); call early in main. */
+void log_init(void);
+
+/* Messages below this priority are dropped (default LOG_INFO). */
+void log_set_level(int priority);
+
+/* True when logging to journald. */
+int log_to_journal(void);
+
+__attribute__((format(printf, 2, 3)))
+void log_msg(int priority, const char *fmt, ...);
+
+/* A message about one job (JOB= field; "job NAME: " on stderr). */
+__attribute__((format(printf, 3, 4)))
+void log_job(int priority, const char *job, const char *fmt, ...);
+
+/*
+ * A job's run: RESULT= and DURATION_US= fields, message
+ * "job NAME: ok in 12ms" or "job NAME: failed in 3s: timeout after 3s".
+ */
+void log_result(const char *job, const char *result, unsigned long long duration_us,
+		const char *error);
+
+/* A command's captured output, line by line (priority LOG_INFO, OUTPUT=1 field). */
+void log_output(const char *job, const char *data, size_t len, int truncated);
+
+/* ==== the files of coctl add ============================================== */
+
+/*
+ * The files of jobs added with `coctl add` (persist.c).
+ *
+ * Each such job lives in a file of its own, <dir>/<NAME>.yaml (@<NAME>.yaml
+ * for a name starting with a dot, which the loader would skip), where dir is
+ * the daemon's <state-dir>/jobs.d, the last drop-in directory the
+ * configuration is read from: a restart or a reload finds the job there.
+ * The file holds the job as the daemon understood it, every key written
+ * out (the defaults it was added under included), so that it means the
+ * same whatever the main file's defaults become.
+ *
+ * A file appears whole or not at all: it is written to a temporary file
+ * (".NAME.yaml.XXXXXX", which the loader ignores: it reads *.yaml only),
+ * flushed with fsync, renamed over its final name and the directory is
+ * flushed too. A failure (a full disk, say) removes the temporary file and
+ * leaves the directory as it was.
+ *
+ * These functions block (file system calls are not hooked) but only for
+ * the time of a small write and two fsyncs; they never log.
+ */
+
+/*
+ * The YAML text of one job (a whole file: a comment, then `jobs:` with the
+ * job), or NULL on out of memory. The caller frees it.
+ */
+char *persist_job_yaml(const struct job *job);
+
+/*
+ * The path of NAME's file in dir, into buf. Returns buf, or NULL if it
+ * does not fit.
+ */
+char *persist_path(const char *dir, const char *name, char *buf, size_t size);
+
+/*
+ * Writes text as <dir>/<name>.yaml atomically, creating dir (mode 0755) if
+ * it is missing. Returns 0 or a negative errno (-ENOSPC for a full disk,
+ * -EDQUOT, -EIO, -EACCES, ...); on failure nothing is left behind.
+ */
+int persist_write(const char *dir, const char *name, const char *text, size_t len);
+
+/*
+ * The same for any file of dir (the state file, say): <dir>/<file> is
+ * written through ".<file>.XXXXXX" with the given mode.
+ */
+int persist_write_file(const char *dir, const char *file, const char *text, size_t len,
+		       mode_t mode);
+
+/*
+ * Removes <dir>/<name>.yaml and flushes the directory. Returns 0, -ENOENT
+ * if there was no such file, or another negative errno.
+ */
+int persist_remove(const char *dir, const char *name);
+
+/* True if file (a job's where.file) is in dir: the job was added with coctl add. */
+bool persist_owns(const char *dir, const char *file);
+
+/*
+ * Removes the temporary files a daemon killed during a write left in dir.
+ * Returns how many it removed, or a negative errno if dir cannot be read
+ * (a missing dir is not an error: 0).
+ */
+int persist_clean(const char *dir);
 
 #endif

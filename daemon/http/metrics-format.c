@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/metrics-internal.h"
-#include "daemon/supervisor.h"
+#include "daemon/core/core.h"
+#include "daemon/http/http-internal.h"
 
 void metrics__mbuf_free(struct mbuf *b)
 {

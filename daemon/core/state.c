@@ -27,9 +27,7 @@
 
 #include <jansson.h>
 
-#include "daemon/log.h"
-#include "daemon/persist.h"
-#include "daemon/supervisor.h"
+#include "daemon/core/core.h"
 
 #define STATE_VERSION 1
 

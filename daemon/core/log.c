@@ -17,7 +17,7 @@
 
 #include <systemd/sd-journal.h>
 
-#include "daemon/log.h"
+#include "daemon/core/core.h"
 
 #define LOG_LINE_MAX 4096
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/probe.h"
+#include "daemon/probe/probe.h"
 
 void probe_init(struct probe *p, const struct job *job)
 {

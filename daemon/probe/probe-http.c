@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/probe.h"
+#include "daemon/probe/probe.h"
 
 /* Enough of a body for expect_body and expect_body_regex; the rest is read and dropped. */
 #define BODY_MAX (1024 * 1024)

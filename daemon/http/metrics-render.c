@@ -16,9 +16,8 @@
 #include <sys/resource.h>
 
 #include "coro/coro.h"
-#include "daemon/daemon.h"
-#include "daemon/metrics-internal.h"
-#include "daemon/supervisor.h"
+#include "daemon/core/core.h"
+#include "daemon/http/http-internal.h"
 
 #ifndef CORO_VERSION
 #define CORO_VERSION "unknown"

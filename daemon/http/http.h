@@ -1,10 +1,12 @@
 /*
- * metrics.h (internal to daemon/): GET /metrics in the Prometheus text
- * format (SPEC §7), served by coroutines on the daemon's event loop.
- * The metric list is in docs/metrics.md.
+ * http.h: the daemon's HTTP servers, the one header of daemon/http/ that
+ * the rest of the daemon (main.c) includes. Today: GET /metrics in the
+ * Prometheus text format (SPEC §7), served by coroutines on the daemon's
+ * event loop; the metric list is in docs/metrics.md. The request layer
+ * below it (server.c, http-internal.h) is shared by every page.
  */
-#ifndef CORO_DAEMON_METRICS_H
-#define CORO_DAEMON_METRICS_H
+#ifndef CORO_DAEMON_HTTP_H
+#define CORO_DAEMON_HTTP_H
 
 struct daemon;
 

@@ -10,11 +10,8 @@
 #include <unistd.h>
 
 #include "coro/coro.h"
-#include "daemon/control-internal.h"
-#include "daemon/daemon.h"
-#include "daemon/log.h"
-#include "daemon/persist.h"
-#include "daemon/supervisor.h"
+#include "daemon/control/control-internal.h"
+#include "daemon/core/core.h"
 
 #ifndef CORO_VERSION
 #define CORO_VERSION "unknown"

@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "coro/coro.h"
-#include "daemon/probe.h"
+#include "daemon/probe/probe.h"
 
 #define CLASS_IN 1
 

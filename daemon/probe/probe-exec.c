@@ -27,7 +27,7 @@
 #endif
 
 #include "coro/coro.h"
-#include "daemon/probe.h"
+#include "daemon/probe/probe.h"
 
 extern char **environ;
 

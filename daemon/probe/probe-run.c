@@ -4,7 +4,7 @@
  */
 #include <errno.h>
 
-#include "daemon/probe.h"
+#include "daemon/probe/probe.h"
 
 int probe_run(struct probe *p)
 {

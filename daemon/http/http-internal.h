@@ -1,23 +1,110 @@
 /*
- * metrics-internal.h (internal to daemon/metrics*.c, the metrics unit
- * test and bench-metrics): the pieces of the /metrics page below the HTTP
- * server of metrics.c.
+ * http-internal.h (internal to daemon/http/, its unit test and
+ * bench-metrics): the room's pieces below http.h.
  *
+ *   server.c          the HTTP/1.1 request layer: a listener and one
+ *                     coroutine per client, bounded in what each may cost,
+ *                     handing each GET or HEAD to its server's handler;
+ *   metrics.c         GET /metrics on it;
  *   metrics-format.c  a growing output buffer, numbers and label values
  *                     written without printf (the render's hot path);
  *   metrics-render.c  the page itself, rendered a chunk at a time so that
  *                     a scrape of 100k jobs never holds the loop for long
  *                     nor pins more than a chunk of memory per client.
  */
-#ifndef CORO_DAEMON_METRICS_INTERNAL_H
-#define CORO_DAEMON_METRICS_INTERNAL_H
+#ifndef CORO_DAEMON_HTTP_INTERNAL_H
+#define CORO_DAEMON_HTTP_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct co_cond;
 struct daemon;
 struct job_state;
+
+/* ---- server.c ----------------------------------------------------------- */
+
+struct http_server;
+struct http_conn;          /* one client's connection */
+
+/* A request, as the handler gets it (pointing into the connection's buffer). */
+struct http_request {
+	const char *method;        /* "GET" or "HEAD" */
+	size_t method_len;
+	const char *path;          /* origin form; an absolute form's path; no query */
+	size_t path_len;
+	const char *query;         /* after '?', or NULL */
+	size_t query_len;
+	bool head;                 /* HEAD: the headers only */
+	uint64_t deadline_us;      /* the whole response by then (CLOCK_MONOTONIC) */
+};
+
+/*
+ * Answers one request on c, writing the status line, headers and body
+ * with http__write (or an error with http__reply_error). Runs on the
+ * client's coroutine and may yield; the connection is closed after it.
+ */
+typedef void http_handler_fn(void *arg, struct http_conn *c, const struct http_request *req);
+
+struct http_server_def {
+	const char *name;          /* its log lines begin "NAME: " */
+	const char *path;          /* what "serving http://ADDR<path>" names */
+	http_handler_fn *handler;
+	void *arg;                 /* the handler's first argument */
+};
+
+/* A server not yet listening (def is copied); NULL on out of memory. */
+struct http_server *http__server_new(const struct http_server_def *def);
+
+/*
+ * Serves on listen ("HOST:PORT", "[::1]:PORT"), or stops listening when
+ * listen is NULL; an address already served changes nothing. On an error
+ * (logged) the previous address stays served. Returns 0 or a negative errno.
+ */
+int http__server_listen(struct http_server *s, const char *listen);
+
+/*
+ * Stops listening, shuts every client down (waking one in http__wait),
+ * waits up to 2 s for their coroutines to end (may yield) and frees s.
+ * Returns false, leaving s allocated, if some would not end (or it was
+ * called outside a coroutine): they may still touch s and the handler's
+ * data. Safe with NULL.
+ */
+bool http__server_stop(struct http_server *s);
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t http__now_us(void);
+
+/* True if the request's path is path exactly. */
+bool http__path_is(const struct http_request *req, const char *path);
+
+/*
+ * Writes len bytes by the deadline (may yield), never waiting more than
+ * WRITE_IDLE_MS without progress. False if the client is gone, too slow,
+ * or the server stops.
+ */
+bool http__write(struct http_conn *c, const char *p, size_t len, uint64_t deadline);
+
+/*
+ * A complete error reply (status, reason as the body, Connection: close;
+ * "Allow: GET, HEAD" with 405), then what the client still sends is read
+ * and dropped for a while so that the reply is not lost to a reset.
+ */
+void http__reply_error(struct http_conn *c, int status, const char *reason, bool head);
+
+/*
+ * For a long response: gives the loop a turn once the connection has
+ * worked a slice (5 ms) since it last came back from the loop. False if
+ * the connection should end (the server stops, or it was dropped).
+ */
+bool http__pause(struct http_conn *c);
+
+/*
+ * Waits on cond until it is signalled or the deadline passes (may
+ * yield). False on the deadline, or if the connection should end.
+ */
+bool http__wait(struct http_conn *c, struct co_cond *cond, uint64_t deadline);
 
 /* ---- metrics-format.c --------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/persist.h"
+#include "daemon/core/core.h"
 
 /* ---- the YAML text ------------------------------------------------------ */
 
