@@ -542,7 +542,14 @@ static int bind_path(struct control *ctl, const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	old = umask(0117); /* born 0660: no moment when others could connect */
+	/*
+	 * Mode 0666: every local user may connect and read (list, status,
+	 * stats), as with systemctl status; what a peer may change is decided
+	 * by its credentials (control__privileged), never by the file mode.
+	 * Sites that want the socket closed to others use a directory of mode
+	 * 0750 (RuntimeDirectoryMode=) or the socket unit's SocketMode=0660.
+	 */
+	old = umask(0111);
 	r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	umask(old);
 	if (r < 0 || listen(fd, SOMAXCONN) < 0) {
@@ -551,7 +558,7 @@ static int bind_path(struct control *ctl, const char *path)
 		close(fd);
 		return r;
 	}
-	chmod(path, 0660);
+	chmod(path, 0666); /* whatever the umask the daemon was started with */
 	ctl->made_file = true;
 	ctl->listen_fd = fd;
 	return 0;

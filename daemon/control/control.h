@@ -10,7 +10,8 @@ struct daemon;
 
 /*
  * Opens the listening socket: the one systemd passed (sd_listen_fds), or
- * d->socket_path, created with mode 0660 (a stale socket file left by a
+ * d->socket_path, created with mode 0666: credentials, not the mode, decide
+ * who may change things (a stale socket file left by a
  * dead daemon is replaced; a live daemon on it is an error). Then starts
  * the accepting coroutine. Returns 0 or a negative errno, having logged
  * why.
