@@ -1,14 +1,15 @@
 /*
  * probe-util.h: what the probe tests share: a job from a YAML string, a
- * run of it in a hooked coroutine on the loop, an optional canceller, and
- * the clock and descriptor count they check. Header-only, for
- * tests/unit/test-probe-*.c.
+ * run of it in a hooked coroutine on the loop, an optional peer beside it
+ * and an optional canceller, and the clock and descriptor count they
+ * check. Header-only, for tests/unit/test-probe-*.c.
  */
 #ifndef CORO_TESTS_PROBE_UTIL_H
 #define CORO_TESTS_PROBE_UTIL_H
 
 #include <dirent.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -34,6 +35,9 @@ struct probe_test {
 	struct probe p;
 	int ret;                 /* probe_run's */
 	int cancel_after_ms;     /* > 0: another coroutine cancels after this */
+	bool cancel_twice;       /* and cancels again at once (harmless) */
+	co_fn *peer;             /* if set, run beside the probe, not waited for */
+	void *peer_arg;
 	int finished;            /* coroutines done */
 	int total;
 	double elapsed;          /* seconds probe_run took */
@@ -100,6 +104,8 @@ static inline void *pt_cancel_fn(void *arg)
 	co_enable_hook_sys();
 	poll(NULL, 0, t->cancel_after_ms);
 	probe_cancel(&t->p);
+	if (t->cancel_twice)
+		probe_cancel(&t->p);
 	t->finished++;
 	return NULL;
 }
@@ -111,12 +117,20 @@ static inline int pt_all_done(void *arg)
 	return t->finished == t->total ? -1 : 0;
 }
 
-/* Runs the probe (and the canceller) to the end on this thread's loop. */
+/*
+ * Runs the probe (and the canceller) to the end on this thread's loop. The
+ * peer starts first, so that it is waiting when the probe begins; it must
+ * be done by the time the probe is, for it is released then.
+ */
 static inline void pt_run(struct probe_test *t)
 {
-	struct co *run, *cancel = NULL;
+	struct co *run, *cancel = NULL, *peer = NULL;
 
 	t->total = t->cancel_after_ms > 0 ? 2 : 1;
+	if (t->peer) {
+		ASSERT_EQ(co_create(&peer, NULL, t->peer, t->peer_arg), 0);
+		co_resume(peer);
+	}
 	ASSERT_EQ(co_create(&run, NULL, pt_run_fn, t), 0);
 	if (t->cancel_after_ms > 0)
 		ASSERT_EQ(co_create(&cancel, NULL, pt_cancel_fn, t), 0);
@@ -127,12 +141,16 @@ static inline void pt_run(struct probe_test *t)
 	co_release(run);
 	if (cancel)
 		co_release(cancel);
+	if (peer)
+		co_release(peer);
 }
 
+/* Frees what pt_load and pt_run made; t is then as new, for another pt_load. */
 static inline void pt_done(struct probe_test *t)
 {
 	probe_result_free(&t->p.result);
 	config_free(t->cfg);
+	*t = (struct probe_test){ 0 };
 }
 
 #endif

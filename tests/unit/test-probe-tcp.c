@@ -5,43 +5,16 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <errno.h>
 #include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "config/config.h"
-#include "coro/coro.h"
-#include "daemon/probe/probe.h"
+#define PT_PROBE probe_tcp
+#include "tests/unit/probe-util.h"
 #include "tests/unit/server.h"
-#include "tests/unit/tap.h"
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	ASSERT(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own */
-}
+/* A tcp job: the fields of its flow mapping follow, then "}\n". */
+#define JOB "jobs:\n  - {name: t, type: tcp, every: 10s, "
 
 /* A listening socket on addr (host order) and an ephemeral port. */
 static int listener(uint32_t addr, int *port)
@@ -58,97 +31,36 @@ static int listener(uint32_t addr, int *port)
 	return fd;
 }
 
-static struct config *cfg;
-
-/* The one job of a YAML snippet (the fields of its flow mapping). */
-static const struct job *job_of(const char *fields)
-{
-	char yaml[512];
-	struct cfg_errors errs;
-	int r;
-
-	snprintf(yaml, sizeof yaml, "jobs:\n  - {name: t, type: tcp, every: 10s, %s}\n", fields);
-	r = config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs);
-	if (r)
-		tap__fail(__FILE__, __LINE__, "%s", errs.n ? errs.v[0].text : "config");
-	cfg_errors_free(&errs);
-	ASSERT_EQ(cfg->njobs, 1);
-	return &cfg->jobs[0];
-}
-
-static struct probe probe;
-static int probe_ret, probe_done;
-
-static void *run_probe(void *arg)
-{
-	(void)arg;
-	co_enable_hook_sys();
-	probe_ret = probe_tcp(&probe);
-	probe_done = 1;
-	return NULL;
-}
-
-static int until_done(void *arg)
-{
-	(void)arg;
-	return probe_done ? -1 : 0;
-}
-
-/* Runs the probe of job in a coroutine, with peer (if any) beside it. */
-static void run(const struct job *job, co_fn *peer, void *peer_arg)
-{
-	struct co *co, *pc = NULL;
-
-	probe_init(&probe, job);
-	probe_done = 0;
-	if (peer) {
-		ASSERT_EQ(co_create(&pc, NULL, peer, peer_arg), 0);
-		co_resume(pc);
-	}
-	ASSERT_EQ(co_create(&co, NULL, run_probe, NULL), 0);
-	co_resume(co);
-	co_eventloop(co_get_epoll_ct(), until_done, NULL);
-	co_release(co);
-	if (pc)
-		co_release(pc);
-}
-
-static void finish(void)
-{
-	probe_result_free(&probe.result);
-	config_free(cfg);
-	cfg = NULL;
-}
-
 TEST(connects_to_a_listener)
 {
-	char f[128];
+	struct probe_test t = { 0 };
 	int port, lfd = listener(INADDR_LOOPBACK, &port);
 
-	snprintf(f, sizeof f, "timeout: 2s, target: \"127.0.0.1:%d\"", port);
-	run(job_of(f), NULL, NULL);
-	ASSERT_EQ(probe_ret, 0);
-	ASSERT(probe.result.ok);
-	ASSERT_STR_EQ(probe.result.error, "");
-	ASSERT(probe.result.duration_us > 0);
-	ASSERT(probe.result.duration_us < 2000000);
+	pt_load(&t, JOB "timeout: 2s, target: \"127.0.0.1:%d\"}\n", port);
+	pt_run(&t);
+	ASSERT_EQ(t.ret, 0);
+	ASSERT(t.p.result.ok);
+	ASSERT_STR_EQ(t.p.result.error, "");
+	ASSERT(t.p.result.duration_us > 0);
+	ASSERT(t.p.result.duration_us < 2000000);
 	close(lfd);
-	finish();
+	pt_done(&t);
 }
 
 TEST(refused_port_fails)
 {
-	char f[128], want[96];
+	struct probe_test t = { 0 };
+	char want[96];
 	int port, lfd = listener(INADDR_LOOPBACK, &port);
 
 	close(lfd); /* nothing listens there now */
-	snprintf(f, sizeof f, "timeout: 2s, target: \"127.0.0.1:%d\"", port);
-	run(job_of(f), NULL, NULL);
-	ASSERT_EQ(probe_ret, 0);
-	ASSERT(!probe.result.ok);
+	pt_load(&t, JOB "timeout: 2s, target: \"127.0.0.1:%d\"}\n", port);
+	pt_run(&t);
+	ASSERT_EQ(t.ret, 0);
+	ASSERT(!t.p.result.ok);
 	snprintf(want, sizeof want, "connect 127.0.0.1:%d: connection refused", port);
-	ASSERT_STR_EQ(probe.result.error, want);
-	finish();
+	ASSERT_STR_EQ(t.p.result.error, want);
+	pt_done(&t);
 }
 
 /* A peer that accepts one connection, reads a line and answers reply. */
@@ -180,109 +92,103 @@ static void *respond(void *arg)
 	return NULL;
 }
 
-TEST(send_and_expect_round_trip)
+/* The job sends PING and expects +PONG of a responder that answers reply. */
+static void run_against(struct probe_test *t, struct responder *rs)
 {
-	char f[192];
-	struct responder rs = { .reply = "hello +PONG\r\n" };
 	int port;
 
-	rs.lfd = listener(INADDR_LOOPBACK, &port);
-	snprintf(f, sizeof f, "timeout: 2s, target: \"127.0.0.1:%d\", send: \"PING\\r\\n\", expect: \"+PONG\"",
-		 port);
-	run(job_of(f), respond, &rs);
-	ASSERT_EQ(probe_ret, 0);
-	ASSERT_STR_EQ(probe.result.error, "");
-	ASSERT(probe.result.ok);
+	rs->lfd = listener(INADDR_LOOPBACK, &port);
+	pt_load(t, JOB "timeout: 2s, target: \"127.0.0.1:%d\", send: \"PING\\r\\n\", "
+		"expect: \"+PONG\"}\n", port);
+	t->peer = respond;
+	t->peer_arg = rs;
+	pt_run(t);
+	close(rs->lfd);
+}
+
+TEST(send_and_expect_round_trip)
+{
+	struct responder rs = { .reply = "hello +PONG\r\n" };
+	struct probe_test t = { 0 };
+
+	run_against(&t, &rs);
+	ASSERT_EQ(t.ret, 0);
+	ASSERT_STR_EQ(t.p.result.error, "");
+	ASSERT(t.p.result.ok);
 	ASSERT_STR_EQ(rs.got, "PING\r\n");
-	close(rs.lfd);
-	finish();
+	pt_done(&t);
 }
 
 TEST(expect_mismatch_fails)
 {
-	char f[192];
 	struct responder rs = { .reply = "-ERR unknown\r\n" };
-	int port;
+	struct probe_test t = { 0 };
 
-	rs.lfd = listener(INADDR_LOOPBACK, &port);
-	snprintf(f, sizeof f, "timeout: 2s, target: \"127.0.0.1:%d\", send: \"PING\\r\\n\", expect: \"+PONG\"",
-		 port);
-	run(job_of(f), respond, &rs);
-	ASSERT_EQ(probe_ret, 0);
-	ASSERT(!probe.result.ok);
-	ASSERT_STR_EQ(probe.result.error, "reply lacks \"+PONG\"");
-	close(rs.lfd);
-	finish();
+	run_against(&t, &rs);
+	ASSERT_EQ(t.ret, 0);
+	ASSERT(!t.p.result.ok);
+	ASSERT_STR_EQ(t.p.result.error, "reply lacks \"+PONG\"");
+	pt_done(&t);
 }
 
 TEST(silent_listener_times_out)
 {
-	char f[160];
-	long long t0;
+	struct probe_test t = { 0 };
 	int port, lfd = listener(INADDR_LOOPBACK, &port);
 
 	/* The kernel completes the handshake; nobody ever answers. */
-	snprintf(f, sizeof f, "timeout: 500ms, target: \"127.0.0.1:%d\", expect: \"+PONG\"", port);
-	t0 = now_ms();
-	run(job_of(f), NULL, NULL);
-	ASSERT_EQ(probe_ret, 0);
-	ASSERT(!probe.result.ok);
-	ASSERT_STR_EQ(probe.result.error, "timeout after 500ms");
-	ASSERT_GE(now_ms() - t0, 500);
-	ASSERT_LT(now_ms() - t0, 1500);
-	ASSERT_GE(probe.result.duration_us, 500000);
+	pt_load(&t, JOB "timeout: 500ms, target: \"127.0.0.1:%d\", expect: \"+PONG\"}\n", port);
+	pt_run(&t);
+	ASSERT_EQ(t.ret, 0);
+	ASSERT(!t.p.result.ok);
+	ASSERT_STR_EQ(t.p.result.error, "timeout after 500ms");
+	ASSERT_GE(t.elapsed * 1000, 500);
+	ASSERT_LT(t.elapsed * 1000, 1500);
+	ASSERT_GE(t.p.result.duration_us, 500000);
 	close(lfd);
-	finish();
+	pt_done(&t);
 }
 
 TEST(whole_seconds_timeout_text)
 {
-	char f[160];
+	struct probe_test t = { 0 };
 	int port, lfd = listener(INADDR_LOOPBACK, &port);
 
-	snprintf(f, sizeof f, "timeout: 1s, target: \"127.0.0.1:%d\", expect: x", port);
-	run(job_of(f), NULL, NULL);
-	ASSERT(!probe.result.ok);
-	ASSERT_STR_EQ(probe.result.error, "timeout after 1s");
+	pt_load(&t, JOB "timeout: 1s, target: \"127.0.0.1:%d\", expect: x}\n", port);
+	pt_run(&t);
+	ASSERT(!t.p.result.ok);
+	ASSERT_STR_EQ(t.p.result.error, "timeout after 1s");
 	close(lfd);
-	finish();
-}
-
-static void *cancel_later(void *arg)
-{
-	co_enable_hook_sys();
-	usleep(200000);
-	probe_cancel(arg);
-	probe_cancel(arg); /* twice is harmless */
-	return NULL;
+	pt_done(&t);
 }
 
 TEST(cancel_while_blocked_in_read)
 {
-	char f[160];
-	long long t0;
+	struct probe_test t = { 0 };
 	int port, lfd = listener(INADDR_LOOPBACK, &port), before;
 
 	ASSERT(co_get_epoll_ct()); /* the loop's own descriptors are not the probe's */
-	before = count_fds();
-	snprintf(f, sizeof f, "timeout: 5s, target: \"127.0.0.1:%d\", expect: \"+PONG\"", port);
-	t0 = now_ms();
-	run(job_of(f), cancel_later, &probe);
-	ASSERT_EQ(probe_ret, -ECANCELED);
-	ASSERT_GE(now_ms() - t0, 200);
-	ASSERT_LT(now_ms() - t0, 1500);
-	ASSERT_EQ(count_fds(), before);
+	before = pt_count_fds();
+	pt_load(&t, JOB "timeout: 5s, target: \"127.0.0.1:%d\", expect: \"+PONG\"}\n", port);
+	t.cancel_after_ms = 200;
+	t.cancel_twice = true;
+	pt_run(&t);
+	ASSERT_EQ(t.ret, -ECANCELED);
+	ASSERT_GE(t.elapsed * 1000, 200);
+	ASSERT_LT(t.elapsed * 1000, 1500);
+	ASSERT_EQ(pt_count_fds(), before);
 	for (int i = 0; i < PROBE_FDS_MAX; i++)
-		ASSERT_EQ(probe.fds[i], -1);
+		ASSERT_EQ(t.p.fds[i], -1);
 	close(lfd);
-	finish();
+	pt_done(&t);
 }
 
 TEST(name_resolved_through_the_loop)
 {
 	const char *args[] = { "--delay", "0.05", NULL };
 	struct test_server dns = test_server_start("slow-dns.py", args);
-	char servers[64], f[160];
+	struct probe_test t = { 0 };
+	char servers[64];
 	unsigned last = 1;
 	int port, lfd;
 
@@ -293,17 +199,18 @@ TEST(name_resolved_through_the_loop)
 	lfd = listener(0x7f000000u | last, &port);
 	snprintf(servers, sizeof servers, "127.0.0.1:%d", dns.port);
 	ASSERT_EQ(co_set_dns_servers(servers), 0);
-	snprintf(f, sizeof f, "timeout: 3s, target: \"db.test:%d\"", port);
-	run(job_of(f), NULL, NULL);
-	ASSERT_STR_EQ(probe.result.error, "");
-	ASSERT(probe.result.ok);
-	finish();
+	pt_load(&t, JOB "timeout: 3s, target: \"db.test:%d\"}\n", port);
+	pt_run(&t);
+	ASSERT_STR_EQ(t.p.result.error, "");
+	ASSERT(t.p.result.ok);
+	pt_done(&t);
 
-	run(job_of("timeout: 3s, target: \"nxdb.test:5432\""), NULL, NULL);
-	ASSERT_EQ(probe_ret, 0);
-	ASSERT(!probe.result.ok);
-	ASSERT_STR_EQ(probe.result.error, "resolve nxdb.test: name not found");
-	finish();
+	pt_load(&t, JOB "timeout: 3s, target: \"nxdb.test:5432\"}\n");
+	pt_run(&t);
+	ASSERT_EQ(t.ret, 0);
+	ASSERT(!t.p.result.ok);
+	ASSERT_STR_EQ(t.p.result.error, "resolve nxdb.test: name not found");
+	pt_done(&t);
 	close(lfd);
 	test_server_stop(&dns);
 }
@@ -313,17 +220,17 @@ TEST(slow_name_lookup_bounded_by_the_timeout)
 {
 	const char *args[] = { "--delay", "5", NULL };
 	struct test_server dns = test_server_start("slow-dns.py", args);
+	struct probe_test t = { 0 };
 	char servers[64];
-	long long t0;
 
 	snprintf(servers, sizeof servers, "127.0.0.1:%d", dns.port);
 	ASSERT_EQ(co_set_dns_servers(servers), 0);
-	t0 = now_ms();
-	run(job_of("timeout: 300ms, target: \"slow.test:5432\""), NULL, NULL);
-	ASSERT_EQ(probe_ret, 0);
-	ASSERT_STR_EQ(probe.result.error, "timeout after 300ms");
-	ASSERT_GE(now_ms() - t0, 300);
-	ASSERT_LT(now_ms() - t0, 1500);
-	finish();
+	pt_load(&t, JOB "timeout: 300ms, target: \"slow.test:5432\"}\n");
+	pt_run(&t);
+	ASSERT_EQ(t.ret, 0);
+	ASSERT_STR_EQ(t.p.result.error, "timeout after 300ms");
+	ASSERT_GE(t.elapsed * 1000, 300);
+	ASSERT_LT(t.elapsed * 1000, 1500);
+	pt_done(&t);
 	test_server_stop(&dns);
 }
