@@ -154,10 +154,6 @@ setup_file() {
 }
 
 teardown_file() {
-	if [ -n "${D_PID:-}" ] && proc_alive "$D_PID"; then
-		kill -TERM "$D_PID"
-		wait_for 10 proc_gone "$D_PID" || kill -KILL "$D_PID" 2>/dev/null || true
-	fi
 	kill_started "$BATS_FILE_TMPDIR/.bg-pids"
 }
 
