@@ -37,6 +37,22 @@ teardown() {
 	no_sanitizer_reports
 }
 
+# start_slow_run: a job `slow` (a sleep of 30 s), the daemon, and `coctl run
+# slow` in the background (RUNNER, its output in run.out) until it runs.
+start_slow_run() {
+	cat >> "$D_CONF" <<-'EOF'
+	  - name: slow
+	    type: exec
+	    command: [/bin/sleep, "30"]
+	    every: 1h
+	    timeout: 50m
+	EOF
+	daemon_start
+	"$COCTL" run slow > run.out 2>&1 &
+	RUNNER=$!
+	wait_for 10 sh -c "'$COCTL' list --no-legend | grep -q 'slow.*running'"
+}
+
 json() { # json EXPR: evaluates a Python expression on the JSON read from stdin (as j)
 	python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
 }
@@ -227,20 +243,10 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "kill aborts a run in progress at once" {
-	cat >> "$D_CONF" <<-'EOF'
-	  - name: slow
-	    type: exec
-	    command: [/bin/sleep, "30"]
-	    every: 1h
-	    timeout: 50m
-	EOF
-	daemon_start
-	"$COCTL" run slow > run.out 2>&1 &
-	local runner=$!
-	wait_for 10 sh -c "'$COCTL' list --no-legend | grep -q 'slow.*running'"
+	start_slow_run
 	local t0=$SECONDS
 	"$COCTL" kill slow
-	wait "$runner" || true
+	wait "$RUNNER" || true
 	[ $((SECONDS - t0)) -le 2 ]
 	! pgrep -f '/bin/sleep 30' -P "$D_PID"
 	[[ "$(cat run.out)" == *"killed or removed while it ran"* ]]
@@ -385,17 +391,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "a stop while coctl run waits: the daemon is gone within 2 s and coctl says why" {
-	cat >> "$D_CONF" <<-'EOF'
-	  - name: slow
-	    type: exec
-	    command: [/bin/sleep, "30"]
-	    every: 1h
-	    timeout: 50m
-	EOF
-	daemon_start
-	"$COCTL" run slow > run.out 2>&1 &
-	local runner=$!
-	wait_for 10 sh -c "'$COCTL' list --no-legend | grep -q 'slow.*running'"
+	start_slow_run
 	# An idle client too: it must not hold the stop.
 	python3 -c "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('$CORO_RUNNER_SOCKET'); time.sleep(10)" &
 	local idle=$!
@@ -404,7 +400,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ "$D_STATUS" -eq 0 ]
 	[ $((SECONDS - t0)) -le 2 ]
 	local status=0
-	wait "$runner" || status=$?
+	wait "$RUNNER" || status=$?
 	[ "$status" -eq 1 ]
 	[ "$(cat run.out)" = "coctl: the daemon is stopping" ]
 	kill "$idle" || true

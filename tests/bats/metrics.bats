@@ -61,6 +61,21 @@ scrape() {
 	curl -sS -m 10 "http://127.0.0.1:$D_METRICS_PORT/metrics"
 }
 
+# http_code [CURL-ARG...] URL: the status of curl's request.
+http_code() {
+	curl -s -m 10 -o /dev/null -w '%{http_code}' "$@"
+}
+
+# raw_request REQUEST: the reply to REQUEST (a printf format), sent as it
+# is over a connection of its own to the daemon's metrics port.
+raw_request() {
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$D_METRICS_PORT"
+	printf "$1" >&$fd
+	cat <&$fd
+	exec {fd}<&-
+}
+
 # Every job has run at least once.
 all_ran() {
 	local page
@@ -126,23 +141,16 @@ all_ran() {
 
 @test "other paths get 404, other methods 405, HEAD the headers only, HTTP/1.0 works" {
 	local url="http://127.0.0.1:$D_METRICS_PORT"
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/")" = 404 ]
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metricsx")" = 404 ]
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metrics/")" = 404 ]
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metrics?name[]=up")" = 200 ]
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$url/metrics")" = 405 ]
+	[ "$(http_code "$url/")" = 404 ]
+	[ "$(http_code "$url/metricsx")" = 404 ]
+	[ "$(http_code "$url/metrics/")" = 404 ]
+	[ "$(http_code "$url/metrics?name[]=up")" = 200 ]
+	[ "$(http_code -X POST "$url/metrics")" = 405 ]
 	[ "$(curl -s -m 10 -D - -o /dev/null -X DELETE "$url/metrics" | grep -c '^Allow: GET, HEAD')" = 1 ]
-	local fd
-	exec {fd}<>"/dev/tcp/127.0.0.1/$D_METRICS_PORT"
-	printf 'HEAD /metrics HTTP/1.0\r\n\r\n' >&$fd
-	run cat <&$fd
-	exec {fd}<&-
+	run raw_request 'HEAD /metrics HTTP/1.0\r\n\r\n'
 	[[ "$output" == "HTTP/1.1 200 OK"* ]]
 	! grep -q '^# HELP' <<<"$output"
-	exec {fd}<>"/dev/tcp/127.0.0.1/$D_METRICS_PORT"
-	printf 'GET /metrics HTTP/1.0\n\n' >&$fd
-	run cat <&$fd
-	exec {fd}<&-
+	run raw_request 'GET /metrics HTTP/1.0\n\n'
 	grep -q '^# TYPE probe_success gauge' <<<"$output"
 }
 
