@@ -4,13 +4,12 @@
 # format's man page, the example and the loader agree on the keys.
 
 bats_require_minimum_version 1.5.0
+load daemon-helpers
 
 setup_file() {
-	export ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-	export COCTL="${COCTL:-$ROOT/build/$(cc -dumpmachine | cut -d- -f1)/coctl}"
+	require_coctl
 	export MAN5="$ROOT/packaging/man/coro-runner.yaml.5"
 	export EXAMPLE="$ROOT/packaging/jobs.yaml"
-	[ -x "$COCTL" ] || { echo "no $COCTL: run make first" >&2; return 1; }
 }
 
 setup() {

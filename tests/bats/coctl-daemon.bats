@@ -6,21 +6,20 @@
 
 bats_require_minimum_version 1.5.0
 
+load daemon-helpers
+
 setup_file() {
-	export ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-	local arch
-	arch=$(cc -dumpmachine | cut -d- -f1)
-	export COCTL="${COCTL:-$ROOT/build/$arch/coctl}"
-	export CORO_RUNNERD="${CORO_RUNNERD:-$ROOT/build/$arch/coro-runnerd}"
-	[ -x "$COCTL" ] || { echo "no $COCTL: run make first" >&2; return 1; }
-	[ -x "$CORO_RUNNERD" ] || { echo "no $CORO_RUNNERD: run make first" >&2; return 1; }
+	require_coctl
+	require_daemon
 }
 
+# The daemon's files in the test's directory, by the relative names the
+# daemon and coctl then print (jobs.yaml, jobs.d, state, control.sock).
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	export CORO_RUNNER_SOCKET="$BATS_TEST_TMPDIR/sock"
-	mkdir -p dropin
-	cat > jobs.yaml <<-'EOF'
+	daemon_dir .
+	export CORO_RUNNER_SOCKET="$D_SOCK"
+	cat > "$D_CONF" <<-'EOF'
 	jobs:
 	  - name: good
 	    type: exec
@@ -31,55 +30,27 @@ setup() {
 	    command: [/bin/sh, -c, "exit 3"]
 	    every: 1h
 	EOF
-	DPID=
 }
 
 teardown() {
-	stop_daemon || true
-	if [ -f daemon.log ] && grep -E 'AddressSanitizer|runtime error|LeakSanitizer' daemon.log; then
-		return 1
-	fi
+	kill_started
+	no_sanitizer_reports
 }
 
-# Starts the daemon on ./jobs.yaml, ./dropin, ./state and $CORO_RUNNER_SOCKET,
-# and waits (5 s at most) until it answers.
-start_daemon() {
-	"$CORO_RUNNERD" -c jobs.yaml -d dropin -s "$CORO_RUNNER_SOCKET" --state-dir "${STATE:-state}" \
-		"$@" >> daemon.log 2>&1 &
-	DPID=$!
-	wait_for "$COCTL" list
-}
-
-# Stops the daemon with SIGTERM; fails unless it exits 0 within 5 s.
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill -TERM "$DPID" 2>/dev/null || true
-	local status=0
-	wait_gone "$DPID" || { kill -KILL "$DPID"; DPID=; return 1; }
-	wait "$DPID" || status=$?
-	DPID=
-	[ "$status" -eq 0 ]
-}
-
-# Runs "$@" until it succeeds, for 5 s at most.
-wait_for() {
-	local i
-	for i in $(seq 100); do
-		"$@" >/dev/null 2>&1 && return 0
-		kill -0 "$DPID" 2>/dev/null || { echo "the daemon died" >&2; cat daemon.log >&2; return 1; }
-		sleep 0.05
-	done
-	echo "timed out waiting for: $*" >&2
-	return 1
-}
-
-wait_gone() {
-	local i
-	for i in $(seq 100); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	return 1
+# start_slow_run: a job `slow` (a sleep of 30 s), the daemon, and `coctl run
+# slow` in the background (RUNNER, its output in run.out) until it runs.
+start_slow_run() {
+	cat >> "$D_CONF" <<-'EOF'
+	  - name: slow
+	    type: exec
+	    command: [/bin/sleep, "30"]
+	    every: 1h
+	    timeout: 50m
+	EOF
+	daemon_start
+	"$COCTL" run slow > run.out 2>&1 &
+	RUNNER=$!
+	wait_for 10 sh -c "'$COCTL' list --no-legend | grep -q 'slow.*running'"
 }
 
 json() { # json EXPR: evaluates a Python expression on the JSON read from stdin (as j)
@@ -87,7 +58,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "list: a table like systemctl list-units, --no-legend, -o json and --json" {
-	start_daemon
+	daemon_start
 	run --separate-stderr "$COCTL" list
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" =~ ^NAME\ +TYPE\ +SCHEDULE\ +STATE\ +LAST\ +DURATION\ +RUNS\ +FAILS\ +NEXT$ ]]
@@ -109,7 +80,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "run: exit 0 on success, 1 on failure, 4 for no such job; the result is recorded" {
-	start_daemon
+	daemon_start
 	run --separate-stderr "$COCTL" run good
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^good:\ ok\ in\ [0-9.]+(us|ms)$ ]]
@@ -124,11 +95,11 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	run "$COCTL" list --no-legend
 	[[ "${lines[0]}" =~ ^good\ +exec\ +every\ 1h\ +up\ +ok\ .*\ 1\ +0\ + ]]
 	[[ "${lines[1]}" =~ ^bad\ +exec\ +every\ 1h\ +down\ +failed\ .*\ 1\ +1\ + ]]
-	grep -q 'control: run good by uid 0 pid' daemon.log
+	grep -q 'control: run good by uid 0 pid' "$D_LOG"
 }
 
 @test "status: details, 20 results as marks and a sparkline; ASCII without UTF-8; exit 4" {
-	start_daemon
+	daemon_start
 	for i in $(seq 22); do "$COCTL" run good >/dev/null; done
 	"$COCTL" run bad >/dev/null || true
 	run --separate-stderr env LC_ALL=C.UTF-8 "$COCTL" status good bad
@@ -156,7 +127,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "add NAME --flags: saved atomically in the state directory, there after a restart" {
-	start_daemon
+	daemon_start
 	run --separate-stderr "$COCTL" add web --type tcp --target 127.0.0.1:1 --every 10m \
 		--timeout 2s --label team=web --label tier=1 --retries 1 --retry-delay 100ms \
 		--failures-before-down 2
@@ -167,7 +138,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	run "$COCTL" status web
 	[[ "$output" == *"Origin: added (state/jobs.d/web.yaml:4)"* ]]
 	[[ "$output" == *"Labels: team=web, tier=1"* ]]
-	grep -q 'control: add by uid 0 pid' daemon.log
+	grep -q 'control: add by uid 0 pid' "$D_LOG"
 	# Every kind of key as a flag: maps, lists, words after --.
 	run "$COCTL" add h --type http --url http://127.0.0.1:1/x --every 1m --header 'Accept: a/b' \
 		--header X-A=1 --expect-status 200,204 --expect-status 301 --method HEAD \
@@ -185,8 +156,9 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	run "$COCTL" add .dot --type exec --every 1m --command /bin/true
 	[ "$status" -eq 0 ]
 	[ -f state/jobs.d/@.dot.yaml ]
-	stop_daemon
-	start_daemon
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
+	daemon_start
 	run "$COCTL" list --no-legend
 	[[ "$output" == *"web "* && "$output" == *"h "* && "$output" == *"d "* && "$output" == *"e "* ]]
 	[[ "$output" == *".dot "* ]]
@@ -197,7 +169,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "add: -f FILE and - (stdin); --runtime is not saved; errors exit 1, clashes 1, usage 2" {
-	start_daemon
+	daemon_start
 	printf 'jobs:\n  - {name: f1, type: exec, command: [/bin/true], every: 1m}\n  - {name: f2, type: exec, command: [/bin/true], every: 1m}\n' > two.yaml
 	run "$COCTL" add -f two.yaml
 	[ "$status" -eq 0 ]
@@ -238,8 +210,9 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ "$status" -eq 2 ]
 	run "$COCTL" add -f missing.yaml
 	[ "$status" -eq 1 ]
-	stop_daemon
-	start_daemon
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
+	daemon_start
 	run "$COCTL" status s1
 	[ "$status" -eq 4 ]
 	run "$COCTL" status f1 f2
@@ -247,7 +220,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "kill: a job of the files comes back on reload; an added one is gone with its file" {
-	start_daemon
+	daemon_start
 	"$COCTL" add web --type tcp --target 127.0.0.1:1 --every 1h
 	run --separate-stderr "$COCTL" kill good web
 	[ "$status" -eq 0 ]
@@ -270,27 +243,17 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "kill aborts a run in progress at once" {
-	cat >> jobs.yaml <<-'EOF'
-	  - name: slow
-	    type: exec
-	    command: [/bin/sleep, "30"]
-	    every: 1h
-	    timeout: 50m
-	EOF
-	start_daemon
-	"$COCTL" run slow > run.out 2>&1 &
-	local runner=$!
-	wait_for sh -c "'$COCTL' list --no-legend | grep -q 'slow.*running'"
+	start_slow_run
 	local t0=$SECONDS
 	"$COCTL" kill slow
-	wait "$runner" || true
+	wait "$RUNNER" || true
 	[ $((SECONDS - t0)) -le 2 ]
-	! pgrep -f '/bin/sleep 30' -P "$DPID"
+	! pgrep -f '/bin/sleep 30' -P "$D_PID"
 	[[ "$(cat run.out)" == *"killed or removed while it ran"* ]]
 }
 
 @test "pause and resume: STATE says paused, NEXT is empty; exit 4 for no such job" {
-	start_daemon
+	daemon_start
 	run "$COCTL" pause good
 	[ "$status" -eq 0 ]
 	[ "$output" = "paused good" ]
@@ -306,16 +269,16 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "reload: picks up changes; refuses a broken configuration and prints its errors" {
-	start_daemon
-	printf 'jobs:\n  - {name: new, type: exec, command: [/bin/true], every: 1m}\n' > dropin/new.yaml
+	daemon_start
+	printf 'jobs:\n  - {name: new, type: exec, command: [/bin/true], every: 1m}\n' > "$D_DROPIN/new.yaml"
 	run "$COCTL" reload
 	[ "$status" -eq 0 ]
 	[ "$output" = "coctl: reloaded: 3 jobs" ]
-	printf 'jobs:\n  - {name: broken, type: exec, every: 1m, timeot: 1s}\n' > dropin/z.yaml
+	printf 'jobs:\n  - {name: broken, type: exec, every: 1m, timeot: 1s}\n' > "$D_DROPIN/z.yaml"
 	run --separate-stderr "$COCTL" reload
 	[ "$status" -eq 1 ]
 	[[ "${stderr_lines[0]}" == "coctl: reload refused, nothing changed: the configuration has errors" ]]
-	[[ "$stderr" == *'dropin/z.yaml:2:'*'unknown key "timeot"'* ]]
+	[[ "$stderr" == *"$D_DROPIN/z.yaml:2:"*'unknown key "timeot"'* ]]
 	run "$COCTL" list --no-legend
 	[ "${#lines[@]}" -eq 3 ]
 	run "$COCTL" reload extra
@@ -323,11 +286,11 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "stats: the daemon's figures, as text and JSON" {
-	start_daemon
+	daemon_start
 	"$COCTL" run good
 	run --separate-stderr "$COCTL" stats
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"Daemon:     coro-runnerd "*", pid $DPID, up "* ]]
+	[[ "$output" == *"Daemon:     coro-runnerd "*", pid $D_PID, up "* ]]
 	[[ "$output" == *"Jobs:       2 (0 running, 0 paused, 0 down)"* ]]
 	[[ "$output" == *"Coroutines: "*" shared stacks, "*" of stacks saved"* ]]
 	[[ "$output" == *"Loop lag:   p99 "* ]]
@@ -340,8 +303,8 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	run --separate-stderr "$COCTL" list
 	[ "$status" -eq 3 ]
 	[[ "$stderr" == "coctl: cannot reach coro-runnerd at $CORO_RUNNER_SOCKET: connect: No such file or directory"* ]]
-	start_daemon
-	mv sock other.sock
+	daemon_start
+	mv "$CORO_RUNNER_SOCKET" other.sock
 	run "$COCTL" list
 	[ "$status" -eq 3 ]
 	run "$COCTL" -s other.sock list --no-legend
@@ -352,7 +315,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ "$status" -eq 0 ]
 	run env -u CORO_RUNNER_SOCKET "$COCTL" -s /nonexistent/x.sock kill good
 	[ "$status" -eq 3 ]
-	mv other.sock sock
+	mv other.sock "$CORO_RUNNER_SOCKET"
 }
 
 @test "--help for every command; usage errors exit 2" {
@@ -376,36 +339,39 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 
 @test "a stale socket file is replaced; a live daemon's is not" {
 	python3 -c "import socket; s=socket.socket(socket.AF_UNIX); s.bind('$CORO_RUNNER_SOCKET')"
-	start_daemon
-	run "$CORO_RUNNERD" -c jobs.yaml -d dropin -s "$CORO_RUNNER_SOCKET" --state-dir state2
+	daemon_start
+	run "$CORO_RUNNERD" -c "$D_CONF" -d "$D_DROPIN" -s "$D_SOCK" --state-dir state2
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"in use"* ]]
 	"$COCTL" list >/dev/null
-	stop_daemon
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
 	[ ! -e "$CORO_RUNNER_SOCKET" ]
 }
 
 @test "the socket is mode 0660; systemd's socket (sd_listen_fds) is used and left in place" {
-	start_daemon
+	daemon_start
 	[ "$(stat -c %a "$CORO_RUNNER_SOCKET")" = 660 ]
-	stop_daemon
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
 	command -v systemd-socket-activate >/dev/null || skip "no systemd-socket-activate"
-	systemd-socket-activate -l "$BATS_TEST_TMPDIR/act.sock" "$CORO_RUNNERD" -c jobs.yaml \
-		-d dropin -s "$BATS_TEST_TMPDIR/unused.sock" --state-dir state >> daemon.log 2>&1 &
-	DPID=$!
+	D_PREFIX=(systemd-socket-activate -l "$BATS_TEST_TMPDIR/act.sock")
+	D_SOCK="$BATS_TEST_TMPDIR/unused.sock"
+	daemon_spawn
 	# systemd-socket-activate binds the socket first (in the background: wait for it).
-	for _ in $(seq 100); do [ -S act.sock ] && break; sleep 0.05; done
+	wait_for 5 test -S act.sock
 	# The daemon starts at the first connection, which it then serves.
 	run "$COCTL" -s act.sock list --no-legend
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 2 ]
 	[ ! -e unused.sock ]
-	stop_daemon
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
 	[ -S act.sock ]
 }
 
 @test "bash completion: commands, options, job names from the daemon, add's keys" {
-	start_daemon
+	daemon_start
 	complete_words() { # complete_words WORD...: the completions of the last word
 		COMP_WORDS=("$@")
 		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
@@ -425,27 +391,18 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 }
 
 @test "a stop while coctl run waits: the daemon is gone within 2 s and coctl says why" {
-	cat >> jobs.yaml <<-'EOF'
-	  - name: slow
-	    type: exec
-	    command: [/bin/sleep, "30"]
-	    every: 1h
-	    timeout: 50m
-	EOF
-	start_daemon
-	"$COCTL" run slow > run.out 2>&1 &
-	local runner=$!
-	wait_for sh -c "'$COCTL' list --no-legend | grep -q 'slow.*running'"
+	start_slow_run
 	# An idle client too: it must not hold the stop.
 	python3 -c "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('$CORO_RUNNER_SOCKET'); time.sleep(10)" &
 	local idle=$!
 	local t0=$SECONDS
-	stop_daemon
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
 	[ $((SECONDS - t0)) -le 2 ]
 	local status=0
-	wait "$runner" || status=$?
+	wait "$RUNNER" || status=$?
 	[ "$status" -eq 1 ]
 	[ "$(cat run.out)" = "coctl: the daemon is stopping" ]
 	kill "$idle" || true
-	! grep -q "still busy" daemon.log
+	! grep -q "still busy" "$D_LOG"
 }

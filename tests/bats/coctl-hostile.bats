@@ -6,61 +6,28 @@
 
 bats_require_minimum_version 1.5.0
 
+load daemon-helpers
+
 setup_file() {
-	export ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-	local arch
-	arch=$(cc -dumpmachine | cut -d- -f1)
-	export COCTL="${COCTL:-$ROOT/build/$arch/coctl}"
-	export CORO_RUNNERD="${CORO_RUNNERD:-$ROOT/build/$arch/coro-runnerd}"
-	[ -x "$COCTL" ] || { echo "no $COCTL: run make first" >&2; return 1; }
-	[ -x "$CORO_RUNNERD" ] || { echo "no $CORO_RUNNERD: run make first" >&2; return 1; }
+	require_coctl
+	require_daemon
 }
 
+# The daemon's files in the test's directory, by relative names (jobs.yaml,
+# jobs.d, state, control.sock), as in coctl-daemon.bats.
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	export CORO_RUNNER_SOCKET="$BATS_TEST_TMPDIR/sock"
-	mkdir -p dropin
-	printf 'jobs:\n  - {name: good, type: exec, command: [/bin/true], every: 1h}\n' > jobs.yaml
-	DPID=
+	daemon_dir .
+	export CORO_RUNNER_SOCKET="$D_SOCK"
+	printf 'jobs:\n  - {name: good, type: exec, command: [/bin/true], every: 1h}\n' > "$D_CONF"
 	MOUNTED=
 	write_client
 }
 
 teardown() {
-	stop_daemon || true
+	kill_started
 	[ -z "$MOUNTED" ] || umount "$MOUNTED" || true
-	if [ -f daemon.log ] && grep -E 'AddressSanitizer|runtime error|LeakSanitizer' daemon.log; then
-		return 1
-	fi
-}
-
-start_daemon() {
-	"$CORO_RUNNERD" -c jobs.yaml -d dropin -s "$CORO_RUNNER_SOCKET" --state-dir state "$@" \
-		>> daemon.log 2>&1 &
-	DPID=$!
-	wait_for "$COCTL" list
-}
-
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill -TERM "$DPID" 2>/dev/null || true
-	local status=0 i
-	for i in $(seq 200); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.05; done
-	if kill -0 "$DPID" 2>/dev/null; then kill -KILL "$DPID"; DPID=; return 1; fi
-	wait "$DPID" || status=$?
-	DPID=
-	[ "$status" -eq 0 ]
-}
-
-wait_for() {
-	local i
-	for i in $(seq 200); do
-		"$@" >/dev/null 2>&1 && return 0
-		kill -0 "$DPID" 2>/dev/null || { echo "the daemon died" >&2; cat daemon.log >&2; return 1; }
-		sleep 0.05
-	done
-	echo "timed out waiting for: $*" >&2
-	return 1
+	no_sanitizer_reports
 }
 
 # Enough descriptors for 1,100 clients here and in the daemon, or skip.
@@ -73,7 +40,7 @@ raise_fd_limit() {
 
 # The daemon is alive and answers a list at once (within 1 s).
 serving() {
-	kill -0 "$DPID"
+	kill -0 "$D_PID"
 	timeout 1 "$COCTL" list --no-legend >/dev/null
 }
 
@@ -164,7 +131,7 @@ write_client() {
 }
 
 @test "garbage, invalid UTF-8, deep nesting, bad fields: an error reply, then the door" {
-	start_daemon
+	daemon_start
 	run python3 client.py send 'hello'
 	[ "$output" = "bad_request closed" ]
 	run python3 client.py send '{"command": "list", "x": "\xff\xfe"}'
@@ -195,15 +162,15 @@ write_client() {
 }
 
 @test "a 10 MB line gets too_large and is closed; the daemon keeps serving" {
-	start_daemon
+	daemon_start
 	run python3 client.py huge
 	[ "$output" = "too_large closed" ]
 	serving
-	[ "$(ps -o rss= -p "$DPID")" -lt 200000 ]
+	[ "$(ps -o rss= -p "$D_PID")" -lt 200000 ]
 }
 
 @test "a client sending one byte a second holds only itself, and is dropped at the deadline" {
-	CORO_RUNNER_CONTROL_IDLE_MS=3000 start_daemon
+	CORO_RUNNER_CONTROL_IDLE_MS=3000 daemon_start
 	python3 client.py slow 8 > slow.out &
 	local slow=$! t0=$SECONDS
 	for i in 1 2 3 4 5; do serving; sleep 0.3; done
@@ -214,7 +181,7 @@ write_client() {
 
 @test "1,000 simultaneous clients are all served" {
 	raise_fd_limit
-	start_daemon
+	daemon_start
 	run python3 client.py many 1000
 	[ "$output" = "1000 of 1000 ok" ]
 	serving
@@ -222,7 +189,7 @@ write_client() {
 
 @test "past the cap of 1024 clients, the next one gets busy; the others are kept" {
 	raise_fd_limit
-	CORO_RUNNER_CONTROL_IDLE_MS=20000 start_daemon
+	CORO_RUNNER_CONTROL_IDLE_MS=20000 daemon_start
 	run python3 client.py idle 1024
 	[ "$output" = "busy" ]
 	run python3 client.py idle 1000
@@ -234,8 +201,8 @@ write_client() {
 	for i in $(seq 3000); do
 		printf '  - {name: j%d, type: exec, command: [/bin/true], every: 1h}\n' "$i"
 	done > body
-	{ echo 'jobs:'; cat body; } > dropin/many.yaml
-	start_daemon
+	{ echo 'jobs:'; cat body; } > "$D_DROPIN/many.yaml"
+	daemon_start
 	run python3 client.py rude 100
 	[ "$output" = "done" ]
 	serving
@@ -248,8 +215,9 @@ write_client() {
 	local dir
 	dir=$(mktemp -d /tmp/coctl-cred.XXXXXX)
 	chmod 755 "$dir"
-	export CORO_RUNNER_SOCKET="$dir/sock"
-	start_daemon
+	D_SOCK="$dir/sock"
+	export CORO_RUNNER_SOCKET="$D_SOCK"
+	daemon_start
 	local nogroup
 	nogroup=$(id -g nobody)
 	as_nobody() { setpriv --reuid=nobody --regid="$1" "${@:3}" -- "$COCTL" -s "$CORO_RUNNER_SOCKET" $2; }
@@ -266,7 +234,7 @@ write_client() {
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"permission denied"* ]]
 	done
-	grep -q "refused kill good to uid $(id -u nobody) pid" daemon.log
+	grep -q "refused kill good to uid $(id -u nobody) pid" "$D_LOG"
 	run "$COCTL" status good
 	[ "$status" -eq 0 ]
 	# The socket's group: as primary group, or as a supplementary one.
@@ -275,23 +243,22 @@ write_client() {
 	[ "$status" -eq 0 ]
 	run setpriv --reuid=nobody --regid=54321 --groups="$nogroup" -- "$COCTL" -s "$CORO_RUNNER_SOCKET" resume good
 	[ "$status" -eq 0 ]
-	grep -q "control: pause good by uid $(id -u nobody) pid" daemon.log
-	stop_daemon
+	grep -q "control: pause good by uid $(id -u nobody) pid" "$D_LOG"
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
 	rm -rf "$dir"
 }
 
 @test "SIGKILL during adds: each job file is whole or absent; leftovers are cleaned at start" {
 	local round i
 	for round in 1 2 3; do
-		start_daemon
+		daemon_start
 		( for i in $(seq 1000); do
 			"$COCTL" add "r${round}j$i" --type exec --every 1h --command /bin/true >/dev/null 2>&1 || true
 		  done ) &
 		local adder=$!
 		sleep "0.$((RANDOM % 8 + 2))"
-		kill -KILL "$DPID"
-		wait "$DPID" || true
-		DPID=
+		daemon_stop KILL
 		kill "$adder" 2>/dev/null || true
 		wait "$adder" || true
 		# Every file there loads on its own; a temporary one may remain.
@@ -301,22 +268,22 @@ write_client() {
 		done
 		local files
 		files=$(ls state/jobs.d/*.yaml 2>/dev/null | wc -l)
-		start_daemon
+		daemon_start
 		# The restarted daemon has exactly the jobs whose files are there.
 		run "$COCTL" list --no-legend
 		[ "${#lines[@]}" -eq $((files + 1)) ]
 		[ -z "$(ls -A state/jobs.d | grep -v '\.yaml$')" ]
-		stop_daemon
+		daemon_stop
+		[ "$D_STATUS" -eq 0 ]
 	done
 	[ "$files" -gt 0 ]
 }
 
 @test "a full disk: the add fails with a clear error and leaves nothing; later adds work" {
 	[ "$(id -u)" = 0 ] || skip "needs root to mount a tmpfs"
-	mkdir -p state
 	mount -t tmpfs -o size=64k tmpfs state 2>/dev/null || skip "cannot mount a tmpfs here"
 	MOUNTED="$BATS_TEST_TMPDIR/state"
-	start_daemon
+	daemon_start
 	dd if=/dev/zero of=state/fill bs=4k 2>/dev/null || true
 	run --separate-stderr "$COCTL" add full --type exec --every 1h --command /bin/true
 	[ "$status" -eq 1 ]
@@ -333,7 +300,8 @@ write_client() {
 	run "$COCTL" add full --type exec --every 1h --command /bin/true
 	[ "$status" -eq 0 ]
 	[ -f state/jobs.d/full.yaml ]
-	stop_daemon
+	daemon_stop
+	[ "$D_STATUS" -eq 0 ]
 	umount state
 	MOUNTED=
 }

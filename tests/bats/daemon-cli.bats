@@ -238,10 +238,9 @@ nofile_limits() {
 	job_file one > "$BATS_TEST_TMPDIR/d1/a.yaml"
 	job_file two > "$BATS_TEST_TMPDIR/d2/a.yaml"
 	job_file added > "$D_STATE/jobs.d/added.yaml"
-	"$CORO_RUNNERD" -c "$D_CONF" -d "$BATS_TEST_TMPDIR/d1" -d "$BATS_TEST_TMPDIR/d2" \
-		-s "$D_SOCK" --state-dir "$D_STATE" > "$D_OUT" 2> "$D_LOG" 3>&- < /dev/null &
-	D_PID=$!
-	_remember_pid "$D_PID"
+	# Two -d: daemon_spawn's (D_DROPIN, here d1), then d2.
+	D_DROPIN="$BATS_TEST_TMPDIR/d1"
+	daemon_start -d "$BATS_TEST_TMPDIR/d2"
 	wait_log ': started: 4 jobs, '
 	wait_log 'job one: ok in '
 	wait_log 'job two: ok in '

@@ -1,19 +1,24 @@
-# daemon-helpers.bash: shared helpers of the daemon's integration tests
-# (tests/bats/daemon-*.bats). They drive the real coro-runnerd
-# ($CORO_RUNNERD) against real servers on loopback, each test in its own
+# daemon-helpers.bash: shared helpers of the integration tests
+# (tests/bats/*.bats). They drive the real coro-runnerd ($CORO_RUNNERD) and
+# coctl ($COCTL) against real servers on loopback, each test in its own
 # directory with its own configuration, control socket and state.
 #
+#   require_daemon, require_coctl  fail (setup) unless the binary is built
 #   daemon_dir DIR           where the daemon's files live (D_DIR, D_CONF,
 #                            D_DROPIN, D_SOCK, D_STATE, D_LOG, D_OUT)
 #   daemon_spawn [ARG...]    start it in the background (D_PID); no wait
 #   daemon_start [ARG...]    start it and wait for its "started:" line
+#   daemon_start_metrics [--config] [ARG...]
+#                            the same, serving /metrics on D_METRICS_PORT
 #   daemon_stop [SIGNAL]     signal it and wait for its end: D_STATUS (exit
 #                            status) and D_STOP_MS (time from the signal)
+#   no_sanitizer_reports     nothing from ASan, LSan or UBSan in the logs
 #   wait_log REGEX [N] [S]   wait until N lines of the log match (S seconds)
 #   count_log REGEX          how many lines of the log match
 #   wait_for S CMD...        wait until CMD succeeds, at most S seconds
 #   bg_start NAME CMD...     start a server in the background; its first
 #                            line of stdout (a port, usually) in BG_LINE
+#   remember_pid PID         a process for kill_started (teardown) to end
 #   free_port                a TCP port on 127.0.0.1 with nothing listening
 #
 # Timing: every wait polls a condition with a deadline, generous for a
@@ -23,7 +28,8 @@ D_PREFIX=()
 ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
 TOOLS="$ROOT/tests/tools"
 CORO_RUNNERD="${CORO_RUNNERD:-$ROOT/build/$(cc -dumpmachine | cut -d- -f1)/coro-runnerd}"
-export ROOT TOOLS CORO_RUNNERD
+COCTL="${COCTL:-$ROOT/build/$(cc -dumpmachine | cut -d- -f1)/coctl}"
+export ROOT TOOLS CORO_RUNNERD COCTL
 
 # Seconds since the epoch with milliseconds, as an integer of ms.
 now_ms() {
@@ -39,15 +45,27 @@ require_daemon() {
 	}
 }
 
-# daemon_dir DIR: the files of one daemon under DIR.
+require_coctl() {
+	[ -x "$COCTL" ] || {
+		echo "no $COCTL: run make first" >&2
+		return 1
+	}
+}
+
+# daemon_dir DIR: the files of one daemon under DIR. With DIR ".", the
+# names are relative to the working directory (jobs.yaml, state, ...), as
+# a user there would type them, and so are the daemon's messages about
+# them; the test then stays in that directory.
 daemon_dir() {
+	local p="$1/"
+	[ "$1" != . ] || p=
 	D_DIR="$1"
-	D_CONF="$D_DIR/jobs.yaml"
-	D_DROPIN="$D_DIR/jobs.d"
-	D_SOCK="$D_DIR/control.sock"
-	D_STATE="$D_DIR/state"
-	D_LOG="$D_DIR/daemon.log"
-	D_OUT="$D_DIR/daemon.out"
+	D_CONF="${p}jobs.yaml"
+	D_DROPIN="${p}jobs.d"
+	D_SOCK="${p}control.sock"
+	D_STATE="${p}state"
+	D_LOG="${p}daemon.log"
+	D_OUT="${p}daemon.out"
 	mkdir -p "$D_DIR" "$D_DROPIN" "$D_STATE"
 	export D_DIR D_CONF D_DROPIN D_SOCK D_STATE D_LOG D_OUT
 }
@@ -57,18 +75,20 @@ _pids_file() {
 	echo "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}/.bg-pids"
 }
 
-_remember_pid() {
+remember_pid() {
 	echo "$1" >> "$(_pids_file)"
 }
 
 # Ends what this test started, by pid: servers, a daemon left running.
+# SIGTERM, then SIGKILL for what is left after 10 s (a daemon of the
+# sanitizer build takes a while to write its reports as it exits).
 kill_started() {
 	local f="${1:-$(_pids_file)}" pid
 	[ -f "$f" ] || return 0
 	while read -r pid; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done < "$f"
-	for _ in $(seq 50); do
+	for _ in $(seq 200); do
 		local alive=0
 		while read -r pid; do
 			if proc_alive "$pid"; then alive=1; fi
@@ -97,20 +117,67 @@ proc_gone() {
 # daemon_spawn [ARG...]: coro-runnerd on D_CONF with everything in D_DIR.
 # Environment: the caller's. D_PID is the daemon's pid. D_PREFIX, an
 # array, is a command that execs the rest (prlimit, a shell that sets a
-# limit or WATCHDOG_PID=$$): it keeps the pid.
+# limit or WATCHDOG_PID=$$, systemd-socket-activate -l SOCKET): it keeps
+# the pid. D_LOG is this start's log; an earlier start's is kept as
+# D_LOG.1, .2, ... (for no_sanitizer_reports).
 daemon_spawn() {
+	local n=1
+	if [ -s "$D_LOG" ]; then
+		while [ -e "$D_LOG.$n" ]; do n=$((n + 1)); done
+		mv "$D_LOG" "$D_LOG.$n"
+	fi
 	: > "$D_LOG"
 	"${D_PREFIX[@]}" "$CORO_RUNNERD" -c "$D_CONF" -d "$D_DROPIN" -s "$D_SOCK" \
 		--state-dir "$D_STATE" "$@" > "$D_OUT" 2> "$D_LOG" 3>&- < /dev/null &
 	D_PID=$!
 	export D_PID
-	_remember_pid "$D_PID"
+	remember_pid "$D_PID"
 }
 
 # daemon_start [ARG...]: spawn, then wait until it says it started.
 daemon_start() {
 	daemon_spawn "$@"
 	wait_log ': info: started: [0-9]+ jobs?, control socket ' 1 30
+}
+
+# daemon_start_metrics [--config] [ARG...]: daemon_start ARG..., serving
+# GET /metrics on 127.0.0.1:D_METRICS_PORT, a free port given by --metrics
+# or, with --config, in D_CONF (config_metrics_listen). The port can be
+# taken between free_port and the daemon's bind: then the daemon, which
+# says it cannot listen, is stopped and started on another, five times.
+daemon_start_metrics() {
+	local in_config=
+	if [ "${1:-}" = --config ]; then
+		in_config=1
+		shift
+	fi
+	for _ in 1 2 3 4 5; do
+		D_METRICS_PORT=$(free_port)
+		export D_METRICS_PORT
+		if [ -n "$in_config" ]; then
+			config_metrics_listen "$D_CONF" "$D_METRICS_PORT"
+			daemon_start "$@" || return 1
+		else
+			daemon_start --metrics "127.0.0.1:$D_METRICS_PORT" "$@" || return 1
+		fi
+		[ "$(count_log ': metrics: serving ')" -eq 0 ] || return 0
+		daemon_stop
+	done
+	echo "daemon_start_metrics: /metrics not served on any of five ports" >&2
+	show_log >&2
+	return 1
+}
+
+# config_metrics_listen FILE PORT: FILE's first line becomes the metrics
+# key, serving on 127.0.0.1:PORT (a metrics line there is removed).
+config_metrics_listen() {
+	sed -i -e "1i metrics: {listen: \"127.0.0.1:$2\"}" -e '/^metrics:/d' "$1"
+}
+
+# no_sanitizer_reports: no report of ASan, LSan or UBSan (the sanitizer
+# build) in the logs of this daemon directory's starts; prints any.
+no_sanitizer_reports() {
+	! grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$D_LOG"* 2> /dev/null
 }
 
 # show_log: the daemon's log (and stdout), for a failing test's output.
@@ -200,7 +267,7 @@ bg_start() {
 	local dir="${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}"
 	"$@" > "$dir/$name.out" 2> "$dir/$name.err" 3>&- < /dev/null &
 	BG_PID=$!
-	_remember_pid "$BG_PID"
+	remember_pid "$BG_PID"
 	local deadline=$(($(now_ms) + 15000))
 	until [ -s "$dir/$name.out" ] && [ "$(wc -l < "$dir/$name.out")" -ge 1 ]; do
 		if ! proc_alive "$BG_PID" || [ "$(now_ms)" -ge "$deadline" ]; then
@@ -251,7 +318,7 @@ start_dnsmasq() {
 			sleep 0.02
 		done
 		if proc_alive "$pid" && grep -q 'started, version' "$dir/dnsmasq.err"; then
-			_remember_pid "$pid"
+			remember_pid "$pid"
 			DNS_PORT="$port"
 			DNS_PID="$pid"
 			export DNS_PORT DNS_PID

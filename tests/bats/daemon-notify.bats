@@ -163,22 +163,20 @@ watchdog_median_gap() {
 }
 
 @test "WATCHDOG_PID of another process, or no WATCHDOG_USEC: no WATCHDOG=1" {
+	# A start, READY=1 and two runs, and not one WATCHDOG=1 meanwhile.
+	no_watchdog() {
+		daemon_start
+		wait_note 'READY=1'
+		wait_log 'job good: ok in ' 2
+		[ "$(count_notes 'WATCHDOG=1')" -eq 0 ]
+		daemon_stop
+		[ "$D_STATUS" -eq 0 ]
+	}
 	export WATCHDOG_USEC=200000 WATCHDOG_PID=1
-	daemon_start
-	wait_note 'READY=1'
-	wait_log 'job good: ok in ' 2
-	[ "$(count_notes 'WATCHDOG=1')" -eq 0 ]
-	daemon_stop
-	[ "$D_STATUS" -eq 0 ]
-
+	no_watchdog
 	unset WATCHDOG_USEC WATCHDOG_PID
 	: > "$NOTES"
-	daemon_start
-	wait_note 'READY=1'
-	wait_log 'job good: ok in ' 2
-	[ "$(count_notes 'WATCHDOG=1')" -eq 0 ]
-	daemon_stop
-	[ "$D_STATUS" -eq 0 ]
+	no_watchdog
 }
 
 @test "SIGTERM: STOPPING=1 after READY=1" {

@@ -154,10 +154,6 @@ setup_file() {
 }
 
 teardown_file() {
-	if [ -n "${D_PID:-}" ] && proc_alive "$D_PID"; then
-		kill -TERM "$D_PID"
-		wait_for 10 proc_gone "$D_PID" || kill -KILL "$D_PID" 2>/dev/null || true
-	fi
 	kill_started "$BATS_FILE_TMPDIR/.bg-pids"
 }
 
@@ -261,22 +257,24 @@ first_run_dead() {
 	done
 }
 
-@test "exec: a timeout terminates the command and its children" {
-	wait_log "$(result_re exec-timeout timeout 'timeout after 1s \(terminated\)')"
-	[ "$(wc -l < "$D_DIR/timeout.pids")" -ge 2 ]
-	wait_for 5 first_run_dead "$D_DIR/timeout.pids" || {
-		ps -o pid,pgid,stat,args -p "$(head -n 2 "$D_DIR/timeout.pids" | paste -sd,)"
+# first_run_gone FILE: FILE has the first run's two pids, and within 5 s
+# neither process is left (or ps shows them).
+first_run_gone() {
+	[ "$(wc -l < "$1")" -ge 2 ]
+	wait_for 5 first_run_dead "$1" || {
+		ps -o pid,pgid,stat,args -p "$(head -n 2 "$1" | paste -sd,)"
 		false
 	}
 }
 
+@test "exec: a timeout terminates the command and its children" {
+	wait_log "$(result_re exec-timeout timeout 'timeout after 1s \(terminated\)')"
+	first_run_gone "$D_DIR/timeout.pids"
+}
+
 @test "exec: a command that ignores SIGTERM is killed after kill_grace" {
 	wait_log "$(result_re exec-stubborn timeout 'timeout after 1s \(killed\)')"
-	[ "$(wc -l < "$D_DIR/stubborn.pids")" -ge 2 ]
-	wait_for 5 first_run_dead "$D_DIR/stubborn.pids" || {
-		ps -o pid,pgid,stat,args -p "$(head -n 2 "$D_DIR/stubborn.pids" | paste -sd,)"
-		false
-	}
+	first_run_gone "$D_DIR/stubborn.pids"
 }
 
 @test "daemon: still running after all of it; SIGTERM stops it cleanly" {

@@ -9,7 +9,7 @@ load daemon-helpers
 
 setup_file() {
 	require_daemon
-	export COCTL="${COCTL:-$ROOT/build/$(cc -dumpmachine | cut -d- -f1)/coctl}"
+	require_coctl
 }
 
 setup() {

@@ -8,115 +8,85 @@
 
 bats_require_minimum_version 1.5.0
 
+load daemon-helpers
+
 setup_file() {
-	export ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-	export CORO_RUNNERD="${CORO_RUNNERD:-$ROOT/build/$(cc -dumpmachine | cut -d- -f1)/coro-runnerd}"
-	export HOSTILE="$ROOT/tests/tools/metrics-hostile.py"
+	require_daemon
+	export HOSTILE="$TOOLS/metrics-hostile.py"
 	export D="$BATS_FILE_TMPDIR"
-	[ -x "$CORO_RUNNERD" ] || { echo "no $CORO_RUNNERD: run make first" >&2; return 1; }
 	command -v promtool >/dev/null && command -v prometheus >/dev/null ||
 		{ echo "needs promtool and prometheus: apt-get install prometheus (make deps)" >&2; return 1; }
 
 	# A job that is up connects to this listener; one that is down to a closed port.
-	python3 "$HOSTILE" listen >"$D/listen.port" &
-	echo $! >"$D/listen.pid"
-	wait_for 10 test -s "$D/listen.port"
-	export LPORT=$(cat "$D/listen.port") CPORT=$(free_port)
+	bg_start listen python3 "$HOSTILE" listen
+	export LPORT=$BG_LINE CPORT=$(free_port)
 
-	mkdir -p "$D/main"
-	start_daemon "$D/main" config
+	# The daemon the tests share (D_PID), with the address in its configuration.
+	daemon_dir "$D/main"
+	write_config "$D_CONF"
+	daemon_start_metrics --config
+}
+
+teardown() {
+	kill_started
 }
 
 teardown_file() {
-	for f in "$D"/*/daemon.pid "$D"/listen.pid "$D"/*/prometheus.pid; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	return 0
-}
-
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.1
-	done
-}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	kill_started "$BATS_FILE_TMPDIR/.bg-pids"
 }
 
 # write_config FILE [PORT]: the jobs, with `metrics: {listen: ...}` when PORT is given.
 write_config() {
-	{
-		[ -z "${2:-}" ] || printf 'metrics: {listen: "127.0.0.1:%s"}\n' "$2"
-		sed -e "s/@LPORT@/$LPORT/" -e "s/@CPORT@/$CPORT/" <<-'EOF'
-		jobs:
-		  - name: up-job
-		    type: tcp
-		    target: "127.0.0.1:@LPORT@"
-		    every: 1s
-		    labels: {team: "web \"blue\" \\ two\nlines", result: mine}
-		  - name: down-job
-		    type: tcp
-		    target: "127.0.0.1:@CPORT@"
-		    every: 1s
-		  - name: web
-		    type: http
-		    url: "http://127.0.0.1:@CPORT@/health"
-		    every: 1s
-		EOF
-	} >"$1"
+	sed -e "s/@LPORT@/$LPORT/" -e "s/@CPORT@/$CPORT/" >"$1" <<-'EOF'
+	jobs:
+	  - name: up-job
+	    type: tcp
+	    target: "127.0.0.1:@LPORT@"
+	    every: 1s
+	    labels: {team: "web \"blue\" \\ two\nlines", result: mine}
+	  - name: down-job
+	    type: tcp
+	    target: "127.0.0.1:@CPORT@"
+	    every: 1s
+	  - name: web
+	    type: http
+	    url: "http://127.0.0.1:@CPORT@/health"
+	    every: 1s
+	EOF
+	[ -z "${2:-}" ] || config_metrics_listen "$1" "$2"
 }
 
-# start_daemon DIR config|flag [EXTRA_CONFIG]: coro-runnerd with the metrics
-# address in the configuration or given by --metrics; the port is in
-# DIR/port. Tries other ports if one is taken.
-start_daemon() {
-	local dir=$1 how=$2 port i
-	for i in 1 2 3 4 5; do
-		port=$(free_port)
-		mkdir -p "$dir/state"
-		if [ "$how" = config ]; then
-			write_config "$dir/jobs.yaml" "$port"
-			"$CORO_RUNNERD" -c "$dir/jobs.yaml" -d "$dir/none" -s "$dir/control.sock" \
-				--state-dir "$dir/state" 2>"$dir/log" &
-		else
-			write_config "$dir/jobs.yaml"
-			[ -z "${3:-}" ] || cat "$3" >>"$dir/jobs.yaml"
-			"$CORO_RUNNERD" -c "$dir/jobs.yaml" -d "$dir/none" -s "$dir/control.sock" \
-				--state-dir "$dir/state" --metrics "127.0.0.1:$port" 2>"$dir/log" &
-		fi
-		echo $! >"$dir/daemon.pid"
-		echo "$port" >"$dir/port"
-		wait_for 20 grep -qE 'metrics: (serving|cannot listen)' "$dir/log" || break
-		grep -q 'metrics: serving' "$dir/log" && return 0
-		kill "$(cat "$dir/daemon.pid")"
-		wait "$(cat "$dir/daemon.pid")" 2>/dev/null || true
-	done
-	echo "coro-runnerd did not serve metrics:" >&2
-	cat "$dir/log" >&2
-	return 1
-}
-
-# scrape [DIR] [PATH]: the page (or PATH) of the daemon of DIR (default the main one).
+# scrape: the page of the daemon of this test (D_METRICS_PORT).
 scrape() {
-	curl -sS -m 10 "http://127.0.0.1:$(cat "${1:-$D/main}/port")${2:-/metrics}"
+	curl -sS -m 10 "http://127.0.0.1:$D_METRICS_PORT/metrics"
+}
+
+# http_code [CURL-ARG...] URL: the status of curl's request.
+http_code() {
+	curl -s -m 10 -o /dev/null -w '%{http_code}' "$@"
+}
+
+# raw_request REQUEST: the reply to REQUEST (a printf format), sent as it
+# is over a connection of its own to the daemon's metrics port.
+raw_request() {
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$D_METRICS_PORT"
+	printf "$1" >&$fd
+	cat <&$fd
+	exec {fd}<&-
 }
 
 # Every job has run at least once.
 all_ran() {
 	local page
-	page=$(scrape "$@") || return 1
+	page=$(scrape) || return 1
 	grep -q '^probe_success{job="up-job"' <<<"$page" &&
 		grep -q '^probe_success{job="down-job"' <<<"$page" &&
 		grep -q '^probe_success{job="web"' <<<"$page"
 }
 
 @test "GET /metrics: 200 with the text format's content type" {
-	run --separate-stderr curl -sS -m 10 -D - -o /dev/null "http://127.0.0.1:$(cat "$D/main/port")/metrics"
+	run --separate-stderr curl -sS -m 10 -D - -o /dev/null "http://127.0.0.1:$D_METRICS_PORT/metrics"
 	[ "$status" -eq 0 ]
 	[[ "$output" == "HTTP/1.1 200 OK"* ]]
 	grep -qx $'Content-Type: text/plain; version=0.0.4; charset=utf-8\r' <<<"$output"
@@ -170,29 +140,22 @@ all_ran() {
 }
 
 @test "other paths get 404, other methods 405, HEAD the headers only, HTTP/1.0 works" {
-	local url="http://127.0.0.1:$(cat "$D/main/port")"
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/")" = 404 ]
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metricsx")" = 404 ]
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metrics/")" = 404 ]
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/metrics?name[]=up")" = 200 ]
-	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$url/metrics")" = 405 ]
+	local url="http://127.0.0.1:$D_METRICS_PORT"
+	[ "$(http_code "$url/")" = 404 ]
+	[ "$(http_code "$url/metricsx")" = 404 ]
+	[ "$(http_code "$url/metrics/")" = 404 ]
+	[ "$(http_code "$url/metrics?name[]=up")" = 200 ]
+	[ "$(http_code -X POST "$url/metrics")" = 405 ]
 	[ "$(curl -s -m 10 -D - -o /dev/null -X DELETE "$url/metrics" | grep -c '^Allow: GET, HEAD')" = 1 ]
-	local fd
-	exec {fd}<>"/dev/tcp/127.0.0.1/$(cat "$D/main/port")"
-	printf 'HEAD /metrics HTTP/1.0\r\n\r\n' >&$fd
-	run cat <&$fd
-	exec {fd}<&-
+	run raw_request 'HEAD /metrics HTTP/1.0\r\n\r\n'
 	[[ "$output" == "HTTP/1.1 200 OK"* ]]
 	! grep -q '^# HELP' <<<"$output"
-	exec {fd}<>"/dev/tcp/127.0.0.1/$(cat "$D/main/port")"
-	printf 'GET /metrics HTTP/1.0\n\n' >&$fd
-	run cat <&$fd
-	exec {fd}<&-
+	run raw_request 'GET /metrics HTTP/1.0\n\n'
 	grep -q '^# TYPE probe_success gauge' <<<"$output"
 }
 
 @test "a real Prometheus scrapes it: probe_success is 1 for the up job and 0 for the down job" {
-	local dir="$D/prom" pport i query
+	local dir="$D/prom" pport prom i query
 	mkdir -p "$dir"
 	wait_for 20 all_ran
 	for i in 1 2 3 4 5; do
@@ -207,16 +170,17 @@ all_ran() {
 		    scrape_interval: 1s
 		    scrape_timeout: 1s
 		    static_configs:
-		      - targets: ["127.0.0.1:$(cat "$D/main/port")"]
+		      - targets: ["127.0.0.1:$D_METRICS_PORT"]
 		EOF
 		run promtool check config "$dir/prometheus.yml"
 		[ "$status" -eq 0 ]
 		prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data.$i" \
 			--web.listen-address="127.0.0.1:$pport" --log.level=warn 2>"$dir/log" &
-		echo $! >"$dir/prometheus.pid"
+		prom=$!
+		remember_pid "$prom"
 		wait_for 30 curl -sf -m 2 -o /dev/null "http://127.0.0.1:$pport/-/ready" && break
-		kill "$(cat "$dir/prometheus.pid")" 2>/dev/null || true
-		wait "$(cat "$dir/prometheus.pid")" 2>/dev/null || true
+		kill "$prom" 2>/dev/null || true
+		wait "$prom" 2>/dev/null || true
 	done
 	# One line per series: "<job> <value>".
 	query() {
@@ -229,7 +193,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 		out=$(query probe_success) && grep -q '^up-job ' <<<"$out" && grep -q '^down-job ' <<<"$out"
 	}
 	wait_for 60 both || { cat "$dir/log"; false; }
-	kill "$(cat "$dir/prometheus.pid")"
+	kill "$prom"
 	echo "$out"
 	grep -qx 'up-job 1' <<<"$out"
 	grep -qx 'down-job 0' <<<"$out"
@@ -249,7 +213,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 }
 
 @test "hostile clients (garbage, a 4 MiB request line, one byte a second, 300 at once) leave it serving" {
-	local port=$(cat "$D/main/port") pids=() p ok=0
+	local port=$D_METRICS_PORT pids=() p ok=0
 	# Alone, a request line of megabytes is refused once it passes 8 KiB.
 	run python3 "$HOSTILE" 127.0.0.1 "$port" longline
 	echo "$output"
@@ -277,48 +241,49 @@ for r in json.load(sys.stdin)["data"]["result"]:
 	[ "$ok" -eq 10 ]
 	grep -q '^slow: 20 of 20 closed by the server' "$BATS_TEST_TMPDIR/slow"
 	! grep -q 'reply HTTP/1.1 200' "$BATS_TEST_TMPDIR/longline"
-	kill -0 "$(cat "$D/main/daemon.pid")"
+	kill -0 "$D_PID"
 	all_ran
 }
 
 @test "SIGHUP: a new metrics address is served, the old one closed; reload figures; the key removed and back" {
-	local dir="$D/main" old new
-	old=$(cat "$dir/port")
+	local old new
+	old=$D_METRICS_PORT
 	new=$(free_port)
-	write_config "$dir/jobs.yaml" "$new"
-	kill -HUP "$(cat "$dir/daemon.pid")"
-	echo "$new" >"$dir/port"
+	write_config "$D_CONF" "$new"
+	kill -HUP "$D_PID"
+	D_METRICS_PORT=$new
 	wait_for 10 scrape
 	! curl -s -m 2 -o /dev/null "http://127.0.0.1:$old/metrics"
 	page=$(scrape)
 	grep -qx 'coro_runner_config_last_reload_successful 1' <<<"$page"
 	grep -qx 'coro_runner_config_reloads_total{result="ok"} 1' <<<"$page"
 	# A refused reload keeps the address and says so.
-	echo 'jobs: [' >"$dir/jobs.yaml"
-	kill -HUP "$(cat "$dir/daemon.pid")"
-	wait_for 10 grep -q 'reload failed' "$dir/log"
+	echo 'jobs: [' >"$D_CONF"
+	kill -HUP "$D_PID"
+	wait_log 'reload failed' 1 10
 	page=$(scrape)
 	grep -qx 'coro_runner_config_last_reload_successful 0' <<<"$page"
 	grep -qx 'coro_runner_config_reloads_total{result="failed"} 1' <<<"$page"
 	# Without the key it stops serving; with it again it serves again.
-	write_config "$dir/jobs.yaml"
-	kill -HUP "$(cat "$dir/daemon.pid")"
-	wait_for 10 grep -q 'metrics: no longer served' "$dir/log"
+	write_config "$D_CONF"
+	kill -HUP "$D_PID"
+	wait_log 'metrics: no longer served' 1 10
 	! curl -s -m 2 -o /dev/null "http://127.0.0.1:$new/metrics"
-	write_config "$dir/jobs.yaml" "$new"
-	kill -HUP "$(cat "$dir/daemon.pid")"
+	write_config "$D_CONF" "$new"
+	kill -HUP "$D_PID"
 	wait_for 10 scrape
 	grep -qx 'coro_runner_config_reloads_total{result="ok"} 3' <<<"$(scrape)"
 }
 
 @test "--metrics serves without the configuration's key; a reader that stalls blocks nobody, and SIGTERM stops in time" {
-	local dir="$D/flag" extra="$BATS_TEST_TMPDIR/many.yaml" pid stalled
-	mkdir -p "$dir"
-	# 10,000 more jobs make a page of megabytes, more than the socket buffers hold.
-	python3 -c 'for i in range(10000): print("  - {name: idle-%d, type: tcp, target: \"127.0.0.1:9\", every: 24h}" % i)' >"$extra"
-	start_daemon "$dir" flag "$extra"
-	pid=$(cat "$dir/daemon.pid")
-	! grep -q '^metrics:' "$dir/jobs.yaml"
+	local stalled
+	# A daemon of this test's own (D_PID, D_METRICS_PORT), with 10,000 more
+	# jobs: a page of megabytes, more than the socket buffers hold.
+	daemon_dir "$D/flag"
+	write_config "$D_CONF"
+	python3 -c 'for i in range(10000): print("  - {name: idle-%d, type: tcp, target: \"127.0.0.1:9\", every: 24h}" % i)' >>"$D_CONF"
+	daemon_start_metrics
+	! grep -q '^metrics:' "$D_CONF"
 	# A client that asks and never reads, with a small receive buffer.
 	python3 -c '
 import socket, sys, time
@@ -326,32 +291,28 @@ s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-time.sleep(60)' "$(cat "$dir/port")" &
+time.sleep(60)' "$D_METRICS_PORT" &
 	stalled=$!
+	remember_pid "$stalled"
 	sleep 0.5
-	run scrape "$dir"
+	run scrape
 	[ "$status" -eq 0 ]
 	grep -qx 'coro_runner_jobs 10003' <<<"$output"
 	[ "$(grep -c '^coro_runner_job_skipped_total{' <<<"$output")" -eq 10003 ]
 	# Stopped within 2 s (a stuck one is killed at 5 s: status 137).
-	local t0=$(date +%s%N) st=0 killer
-	kill -TERM "$pid"
-	(sleep 5; kill -KILL "$pid" 2>/dev/null) &
-	killer=$!
-	wait "$pid" || st=$?
-	kill "$killer" "$stalled" 2>/dev/null || true
-	echo "status $st after $((($(date +%s%N) - t0) / 1000000)) ms"
-	[ "$st" -eq 0 ]
-	[ $((($(date +%s%N) - t0) / 1000000)) -lt 2500 ]
-	grep -q 'stopped' "$dir/log"
+	daemon_stop TERM 5
+	kill "$stalled" 2>/dev/null || true
+	echo "status $D_STATUS after $D_STOP_MS ms"
+	[ "$D_STATUS" -eq 0 ]
+	[ "$D_STOP_MS" -lt 2500 ]
+	grep -q 'stopped' "$D_LOG"
 }
 
 @test "the daemon that served all of the above stops cleanly on SIGTERM (nothing from the sanitizers)" {
-	local pid=$(cat "$D/main/daemon.pid")
-	gone() { ! kill -0 "$pid" 2>/dev/null || grep -q ') Z' "/proc/$pid/stat" 2>/dev/null; }
-	kill -TERM "$pid"
-	wait_for 5 gone
-	cat "$D/main/log" | tail -5
-	grep -q 'notice: stopped' "$D/main/log"
-	! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|metrics: stopped with' "$D/main/log"
+	# Not this test's child (setup_file's): its log tells how it ended.
+	kill -TERM "$D_PID"
+	wait_for 5 proc_gone "$D_PID"
+	tail -n 5 "$D_LOG"
+	grep -q 'notice: stopped' "$D_LOG"
+	! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|metrics: stopped with' "$D_LOG"
 }
