@@ -349,9 +349,9 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ ! -e "$CORO_RUNNER_SOCKET" ]
 }
 
-@test "the socket is mode 0660; systemd's socket (sd_listen_fds) is used and left in place" {
+@test "the socket is mode 0666; systemd's socket (sd_listen_fds) is used and left in place" {
 	daemon_start
-	[ "$(stat -c %a "$CORO_RUNNER_SOCKET")" = 660 ]
+	[ "$(stat -c %a "$CORO_RUNNER_SOCKET")" = 666 ]
 	daemon_stop
 	[ "$D_STATUS" -eq 0 ]
 	command -v systemd-socket-activate >/dev/null || skip "no systemd-socket-activate"

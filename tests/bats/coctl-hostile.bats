@@ -221,14 +221,16 @@ write_client() {
 	local nogroup
 	nogroup=$(id -g nobody)
 	as_nobody() { setpriv --reuid=nobody --regid="$1" "${@:3}" -- "$COCTL" -s "$CORO_RUNNER_SOCKET" $2; }
-	# 0660 root:root: nobody cannot even connect.
-	run setpriv --reuid=nobody --regid="$nogroup" --clear-groups -- "$COCTL" -s "$CORO_RUNNER_SOCKET" list
-	[ "$status" -eq 3 ]
-	[[ "$output" == *"Permission denied"* ]]
-	chmod 666 "$CORO_RUNNER_SOCKET"
+	# The daemon's own socket is 0666: every local user reads (list, status, stats).
+	[ "$(stat -c %a "$CORO_RUNNER_SOCKET")" = 666 ]
 	run setpriv --reuid=nobody --regid=54321 --clear-groups -- "$COCTL" -s "$CORO_RUNNER_SOCKET" list --no-legend
 	[ "$status" -eq 0 ]
 	[[ "$output" == good* ]]
+	run setpriv --reuid=nobody --regid=54321 --clear-groups -- "$COCTL" -s "$CORO_RUNNER_SOCKET" status good
+	[ "$status" -eq 0 ]
+	[[ "$output" == *good* ]]
+	run setpriv --reuid=nobody --regid=54321 --clear-groups -- "$COCTL" -s "$CORO_RUNNER_SOCKET" stats
+	[ "$status" -eq 0 ]
 	for cmd in "kill good" "pause good" "resume good" "run good" "reload" "add x --type exec --every 1m --command /bin/true"; do
 		run setpriv --reuid=nobody --regid=54321 --clear-groups -- "$COCTL" -s "$CORO_RUNNER_SOCKET" $cmd
 		[ "$status" -eq 1 ]
@@ -237,6 +239,11 @@ write_client() {
 	grep -q "refused kill good to uid $(id -u nobody) pid" "$D_LOG"
 	run "$COCTL" status good
 	[ "$status" -eq 0 ]
+	# A site may close the socket to others (as SocketMode=0660 does): nobody cannot connect.
+	chmod 660 "$CORO_RUNNER_SOCKET"
+	run setpriv --reuid=nobody --regid=54321 --clear-groups -- "$COCTL" -s "$CORO_RUNNER_SOCKET" list
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"Permission denied"* ]]
 	# The socket's group: as primary group, or as a supplementary one.
 	chgrp "$nogroup" "$CORO_RUNNER_SOCKET"
 	run setpriv --reuid=nobody --regid="$nogroup" --clear-groups -- "$COCTL" -s "$CORO_RUNNER_SOCKET" pause good
