@@ -215,6 +215,14 @@ bool cfg__get_word(struct load *ld, const struct node *n, const char *key,
 		   const char *const *words, size_t nwords, char **ret);
 
 /*
+ * HOST:PORT, or (port_required false) HOST[:PORT] with default_port: the
+ * host (brackets of an IPv6 address dropped) is kept in *ret_host unless
+ * ret_host is NULL, the port stored in *ret_port.
+ */
+bool cfg__get_hostport(struct load *ld, const struct node *n, const char *key, bool port_required,
+		       uint16_t default_port, char **ret_host, uint16_t *ret_port);
+
+/*
  * A mapping of names to strings; check_key, if given, returns what is
  * wrong with a name (NULL: nothing). Once the mapping itself is sound the
  * pairs are stored; a bad name or value is reported, its pair left unset,

@@ -311,7 +311,6 @@ static bool get_command(struct load *ld, const struct node *n, struct job_exec *
 bool cfg__apply(struct load *ld, struct job *j, enum key k, const struct node *n)
 {
 	const char *name = key_names[k], *problem;
-	char host[256];
 	uint64_t size;
 	regex_t re;
 	int rc;
@@ -396,15 +395,7 @@ bad_percent:
 	case K_FOLLOW_REDIRECTS:
 		return cfg__get_bool(ld, n, name, &j->u.http.follow_redirects);
 	case K_TARGET:
-		if (!cfg__want_scalar(ld, n, name, "HOST:PORT"))
-			return false;
-		problem = cfg__parse_hostport(n->value, true, 0, host, sizeof host, &j->u.tcp.port);
-		if (problem) {
-			ERR(ld, n, "\"target\": \"%s\": %s", n->value, problem);
-			return false;
-		}
-		j->u.tcp.host = cfg__keep(ld, host);
-		return true;
+		return cfg__get_hostport(ld, n, name, true, 0, &j->u.tcp.host, &j->u.tcp.port);
 	case K_SEND:
 		return cfg__get_string(ld, n, name, true, &j->u.tcp.send);
 	case K_EXPECT:
@@ -420,16 +411,8 @@ bad_percent:
 	case K_RECORD:
 		return cfg__get_word(ld, n, name, records, COUNT(records), &j->u.dns.record);
 	case K_SERVER:
-		if (!cfg__want_scalar(ld, n, name, "HOST[:PORT]"))
-			return false;
-		problem = cfg__parse_hostport(n->value, false, 53, host, sizeof host,
-					      &j->u.dns.server_port);
-		if (problem) {
-			ERR(ld, n, "\"server\": \"%s\": %s", n->value, problem);
-			return false;
-		}
-		j->u.dns.server_host = cfg__keep(ld, host);
-		return true;
+		return cfg__get_hostport(ld, n, name, false, 53, &j->u.dns.server_host,
+					 &j->u.dns.server_port);
 	case K_EXPECT_RCODE:
 		return cfg__get_word(ld, n, name, rcodes, COUNT(rcodes), &j->u.dns.expect_rcode);
 	case K_EXPECT_ANSWER:

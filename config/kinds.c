@@ -142,6 +142,25 @@ bool cfg__get_word(struct load *ld, const struct node *n, const char *key,
 	return false;
 }
 
+bool cfg__get_hostport(struct load *ld, const struct node *n, const char *key, bool port_required,
+		       uint16_t default_port, char **ret_host, uint16_t *ret_port)
+{
+	char host[256];
+	const char *problem;
+
+	if (!cfg__want_scalar(ld, n, key, port_required ? "HOST:PORT" : "HOST[:PORT]"))
+		return false;
+	problem = cfg__parse_hostport(n->value, port_required, default_port, host, sizeof host,
+				      ret_port);
+	if (problem) {
+		ERR(ld, n, "\"%s\": \"%s\": %s", key, n->value, problem);
+		return false;
+	}
+	if (ret_host)
+		*ret_host = cfg__keep(ld, host);
+	return true;
+}
+
 bool cfg__get_pairs(struct load *ld, const struct node *n, const char *key,
 		    const char *(*check_key)(const char *), struct cfg_pair **ret, size_t *ret_n)
 {

@@ -438,9 +438,7 @@ static void read_job(struct load *ld, const struct node *map, size_t index,
 static void read_metrics(struct load *ld, const struct node *map)
 {
 	struct config_full *c = ld->cfg;
-	char host[256];
 	uint16_t port;
-	const char *problem;
 
 	if (map->kind != NODE_MAP) {
 		ERR(ld, map, "\"metrics\": expected a mapping such as {listen: 127.0.0.1:9464}, not %s",
@@ -466,13 +464,8 @@ static void read_metrics(struct load *ld, const struct node *map)
 			    hint ? " (did you mean \"listen\"?)" : " (the only key is \"listen\")");
 			continue;
 		}
-		if (!cfg__want_scalar(ld, v, "listen", "HOST:PORT"))
+		if (!cfg__get_hostport(ld, v, "listen", true, 0, NULL, &port))
 			continue;
-		problem = cfg__parse_hostport(v->value, true, 0, host, sizeof host, &port);
-		if (problem) {
-			ERR(ld, v, "\"listen\": \"%s\": %s", v->value, problem);
-			continue;
-		}
 		c->pub.metrics_listen = cfg__keep(ld, v->value);
 		c->metrics_file = ld->ctx.file;
 		c->metrics_line = map->line;
