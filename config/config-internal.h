@@ -1,11 +1,21 @@
 /*
  * config-internal.h: what the files of config/ share.
+ *
+ *   tree.c      YAML text -> a tree of nodes with positions (libyaml)
+ *   values.c    the grammars of single values (values.h)
+ *   config.c    the schema: which keys exist, for which job types, their
+ *               values, their built-in defaults, "did you mean" suggestions
+ *   kinds.c     a node read as a kind of value, with errors at its position
+ *   validate.c  one document walked: defaults, jobs, metrics; the errors
+ *   load.c      loading: the main file, drop-in directories; the API
+ *   compare.c   equality and fingerprints of jobs
  */
 #ifndef CORO_CONFIG_INTERNAL_H
 #define CORO_CONFIG_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config.h"
 
@@ -14,8 +24,11 @@ struct cfg_arena {
 	struct arena_chunk *head;
 };
 
+/* size bytes from a, aligned for any type; NULL on ENOMEM (tree.c). */
 void *cfg__alloc(struct cfg_arena *a, size_t size);
+/* A copy of the len bytes at s with a NUL after them, from a; NULL on ENOMEM. */
 char *cfg__strndup(struct cfg_arena *a, const char *s, size_t len);
+/* Frees everything allocated from a; a is then empty and can be used again. */
 void cfg__arena_free(struct cfg_arena *a);
 
 enum node_kind {
@@ -44,11 +57,178 @@ struct cfg_ctx {
 	const char *section;      /* or the part of the file ("defaults"), or NULL */
 };
 
-/* Records an error at a position of the current file ("job \"x\": " prefixed). */
+/*
+ * Records an error at a position of the current file, prefixed with the
+ * job ("job \"x\": ") or the section it is about; line 0: the whole file
+ * (validate.c, like cfg__sort_errors).
+ */
 __attribute__((format(printf, 4, 5)))
 void cfg__error_at(struct cfg_ctx *ctx, unsigned line, unsigned column, const char *fmt, ...);
 
-/* Parses text into a tree; 0 (root NULL for an empty document) or -errno. */
+/*
+ * Puts each run of errs that are about one file in the order of their
+ * positions (a stable sort); the runs keep the order the files were read
+ * in. errs may be NULL.
+ */
+void cfg__sort_errors(struct cfg_errors *errs);
+
+/* Parses text into a tree; 0 (root NULL for an empty document) or -errno (tree.c). */
 int cfg__parse_tree(struct cfg_ctx *ctx, const char *data, size_t len, struct node **ret);
+
+/* ---- the keys of a job (config.c) --------------------------------------- */
+
+/* Every key a job or `defaults` may have; key_names in config.c spells them. */
+enum key {
+	K_NAME, K_TYPE, K_EVERY, K_JITTER, K_TIMEOUT, K_RETRIES, K_RETRY_DELAY,
+	K_FAILURES_BEFORE_DOWN, K_SUCCESSES_BEFORE_UP, K_LABELS, K_ENABLED,
+	K_URL, K_METHOD, K_HEADERS, K_BODY, K_EXPECT_STATUS, K_EXPECT_BODY,
+	K_EXPECT_BODY_REGEX, K_TLS_VERIFY, K_FOLLOW_REDIRECTS,
+	K_TARGET, K_SEND, K_EXPECT,
+	K_QUERY, K_RECORD, K_SERVER, K_EXPECT_RCODE, K_EXPECT_ANSWER,
+	K_COMMAND, K_ENV, K_WORKDIR, K_OUTPUT_LIMIT, K_KILL_GRACE,
+	NKEYS
+};
+
+/* The key spelt name, or -1. */
+int cfg__key_index(const char *name);
+
+/* How key k is spelt in a file. */
+const char *cfg__key_name(enum key k);
+
+/* Whether jobs of the given type have key k (the keys of every job: all types). */
+bool cfg__key_of_type(enum key k, enum job_type type);
+
+/* The type ("http", ...) that k, a key of one type only, belongs to. */
+const char *cfg__key_owner(enum key k);
+
+/* The key a job of the given type cannot do without (url, target, query, command). */
+enum key cfg__required_key(enum job_type type);
+
+/* The job type spelt word, or -1. */
+int cfg__type_index(const char *word);
+
+/*
+ * The key that word, an unknown key, is most likely a typo of, or NULL:
+ * among the keys of the given type first (every key if type is negative),
+ * then among every key.
+ */
+const char *cfg__key_hint(const char *word, int type);
+
+/* The same for an unknown job type. */
+const char *cfg__type_hint(const char *word);
+
+/* The same for an unknown key of the top level (defaults, jobs, metrics). */
+const char *cfg__top_key_hint(const char *word);
+
+/* Sets the built-in defaults of a job whose type is already set. */
+void cfg__job_defaults(struct job *j);
+
+struct load;
+
+/*
+ * Sets key k of job j from node n; reports what is wrong and returns false
+ * if the value is bad. The job's type is known (for type-specific keys).
+ * Strings are kept with the configuration.
+ */
+bool cfg__apply(struct load *ld, struct job *j, enum key k, const struct node *n);
+
+/* ---- the configuration being built (validate.c) ------------------------- */
+
+struct config_full {
+	struct config pub;
+	struct cfg_arena arena; /* every string of the configuration */
+	size_t capjobs;
+	/* Job names: open addressing, values are job indexes + 1. */
+	size_t *names;
+	size_t capnames;
+	const char *metrics_file;
+	unsigned metrics_line, metrics_column;
+};
+
+/* A `defaults` mapping: per key, the value node, or a bad value (skip quietly). */
+struct defaults {
+	const struct node *node[NKEYS];
+	const char *file[NKEYS];
+	bool bad[NKEYS];
+};
+
+/* One call of config_load (or _files, _buffer): what it has built so far. */
+struct load {
+	struct cfg_ctx ctx;
+	struct config_full *cfg;
+	struct defaults global;  /* the main file's */
+	struct cfg_arena main_tree; /* the main file's tree: global points into it */
+};
+
+/* Records an error at the position of a node. */
+#define ERR(ld, node, ...) cfg__error_at(&(ld)->ctx, (node)->line, (node)->column, __VA_ARGS__)
+
+/* A copy of s (NULL stays NULL) that lives as long as the configuration; NULL on ENOMEM. */
+char *cfg__keep(struct load *ld, const char *s);
+
+/*
+ * Reads one file's text (name is what errors call it, owned by the
+ * configuration); main says whether its defaults are the global ones.
+ * Problems of the file are errors of ld; returns 0, or -ENOMEM.
+ */
+int cfg__load_text(struct load *ld, const char *name, const char *data, size_t len, bool main);
+
+/* ---- a node as a kind of value (kinds.c) -------------------------------- */
+
+/*
+ * Each cfg__get_ reader checks that node n, the value of key, is of its
+ * kind and within its bounds. If so it stores the value in *ret (strings
+ * kept with the configuration) and returns true; if not it reports what
+ * is wrong at n's position and returns false, and what *ret holds is not
+ * to be used.
+ */
+
+/* "a mapping", "a list" or "a value": what a node is, for messages. */
+const char *cfg__kind_name(const struct node *n);
+
+/* Checks that n is a scalar; reports "KEY: expected WHAT" otherwise. */
+bool cfg__want_scalar(struct load *ld, const struct node *n, const char *key, const char *what);
+
+/*
+ * Checks a mapping's keys: each a scalar, none twice (the second is the
+ * error). Returns false if any is wrong.
+ */
+bool cfg__map_keys_unique(struct load *ld, const struct node *map);
+
+/* A duration of at least min_ms, in milliseconds. */
+bool cfg__get_duration(struct load *ld, const struct node *n, const char *key, uint64_t min_ms,
+		       uint64_t *ret);
+
+/* A whole number from min to max. */
+bool cfg__get_uint(struct load *ld, const struct node *n, const char *key, uint64_t min,
+		   uint64_t max, unsigned *ret);
+
+/* true or false (yes/no, on/off). */
+bool cfg__get_bool(struct load *ld, const struct node *n, const char *key, bool *ret);
+
+/* Any string, or (nonempty) any but "". False as well on ENOMEM, with no error. */
+bool cfg__get_string(struct load *ld, const struct node *n, const char *key, bool nonempty,
+		     char **ret);
+
+/* One of the nwords words, with a suggestion or the list when it is none of them. */
+bool cfg__get_word(struct load *ld, const struct node *n, const char *key,
+		   const char *const *words, size_t nwords, char **ret);
+
+/*
+ * HOST:PORT, or (port_required false) HOST[:PORT] with default_port: the
+ * host (brackets of an IPv6 address dropped) is kept in *ret_host unless
+ * ret_host is NULL, the port stored in *ret_port.
+ */
+bool cfg__get_hostport(struct load *ld, const struct node *n, const char *key, bool port_required,
+		       uint16_t default_port, char **ret_host, uint16_t *ret_port);
+
+/*
+ * A mapping of names to strings; check_key, if given, returns what is
+ * wrong with a name (NULL: nothing). Once the mapping itself is sound the
+ * pairs are stored; a bad name or value is reported, its pair left unset,
+ * the others still checked, and false returned.
+ */
+bool cfg__get_pairs(struct load *ld, const struct node *n, const char *key,
+		    const char *(*check_key)(const char *), struct cfg_pair **ret, size_t *ret_n);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * values.c: the scalar grammars of the configuration: durations, sizes,
- * whole numbers, booleans, host:port targets, URLs, names.
+ * whole numbers, booleans, host:port targets, URLs, names, the words of
+ * a list and suggestions for a misspelt one.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -266,6 +267,14 @@ bool cfg__name_ok(const char *name)
 		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
 			return false;
 	return true;
+}
+
+int cfg__word_index(const char *word, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(word, list[i]) == 0)
+			return (int)i;
+	return -1;
 }
 
 /* Optimal string alignment distance, capped: enough to suggest a key. */

@@ -24,6 +24,8 @@ const char *cfg__parse_hostport(const char *text, bool port_required, uint16_t d
 const char *cfg__check_url(const char *url);
 /* A job name: [A-Za-z0-9_.-]{1,64}. */
 bool cfg__name_ok(const char *name);
+/* The index of word in list (n words), or -1. */
+int cfg__word_index(const char *word, const char *const *list, size_t n);
 /* The candidate word is most likely a typo of, or NULL. */
 const char *cfg__suggest(const char *word, const char *const *candidates, size_t n);
 
