@@ -46,7 +46,8 @@ ALL_LDFLAGS  := $(SAN) $(LDFLAGS)
 LIBS         = -lpthread $(LIB_DEPS)
 
 LIB_SRC := coro/coro.c coro/stack.c coro/sharestack.c coro/local.c coro/wheel.c \
-           coro/loop.c coro/hook.c coro/cond.c coro/env.c
+           coro/loop.c coro/hook.c coro/hook-io.c coro/hook-socket.c coro/hook-fd.c \
+           coro/hook-poll.c coro/cond.c coro/env.c
 # Non-blocking name resolution needs c-ares, which the aarch64 cross build
 # does not have: there, getaddrinfo in a coroutine is glibc's (blocking).
 ifeq ($(CROSS),)
