@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # coro-runner: one Makefile for the library, its tests and benchmarks.
 #
 #   make                       libcoro.a, libcoro.so, coro.pc in $(BUILD)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/aarch64.S: the coroutine context switch for aarch64, AAPCS64.
  *

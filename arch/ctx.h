@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/ctx.h: the saved context of a suspended coroutine, one layout per CPU,
  * and the context switch written in assembly beside it (arch/x86_64.S,

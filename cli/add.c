@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * add.c: `coctl add -f FILE|-` and `coctl add NAME --type TYPE --KEY VALUE...`.
  *

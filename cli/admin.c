@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.c: the commands about the daemon itself: reload and stats.
  */

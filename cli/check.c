@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.c: `coctl check [-c FILE] [-d DIR]... [FILE...]`, the offline
  * validation of job configuration, like `nginx -t`: it loads the files with

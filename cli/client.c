@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.c: coctl's side of the control protocol (docs/protocol.md): the
  * socket's path, one request line out, one reply line in, and what the

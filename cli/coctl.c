@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coctl.c: coro-runner's command-line tool: global options, the command
  * table and the dispatch. The commands themselves are in their own files.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coctl.h: what the parts of coctl share: exit codes, the command table's
  * entry type, and the helpers every command uses to report usage errors.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * format.c: how coctl writes things for people: durations, times, aligned
  * tables like systemctl's.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jobs.c: the commands that ask the daemon about jobs or act on named
  * ones: list, status, kill, pause, resume, run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * compare.c: whether two job definitions are the same (a reload keeps an
  * unchanged job's state), and a fingerprint of one (the state file keeps

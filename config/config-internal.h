@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config-internal.h: what the files of config/ share.
  *

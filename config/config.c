@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.c: the schema of coro-runner's job files (SPEC §4): which keys
  * exist, for which job types, the kind and bounds of each one's value,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h: coro-runner's job definitions, read from YAML (libyaml) and
  * validated before anything runs. The daemon and `coctl check` both use it.

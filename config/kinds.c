@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kinds.c: a node of the tree read as one kind of value (a duration, a
  * whole number, a boolean, a string, a word of a list, a mapping of names

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * load.c: loading (SPEC §4): the main file, then each drop-in
  * directory's *.yaml files in byte order, each read whole and handed to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tree.c: YAML text -> a small tree of nodes with positions, through
  * libyaml's event parser, with the limits that make hostile input cheap:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * validate.c: one document of a job file walked and checked, key by key
  * (the keys themselves are config.c's), and the errors it reports.

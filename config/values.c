@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * values.c: the scalar grammars of the configuration: durations, sizes,
  * whole numbers, booleans, host:port targets, URLs, names, the words of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * co_routine.h: libco's public interface on libcoro.
  *

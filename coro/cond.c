@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cond.c: condition variables for the coroutines of one thread.
  *

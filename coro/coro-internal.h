@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coro-internal.h: what the files of coro/ share and nobody else sees.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coro.c: coroutine life cycle and the resume/yield paths.
  *

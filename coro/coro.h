@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coro.h: libcoro, asymmetric coroutines for C on Linux (x86-64, aarch64).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * env.c: getenv, setenv and unsetenv per coroutine for the names given to
  * co_set_env_list (libco's feature): a hooked coroutine that sets one of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hook-fd.c: the hooked calls that close, copy or change descriptors -
  * close, fclose, close_range, closefrom, dup, dup2, dup3, fcntl (and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hook-internal.h: what the files of the system call hooks share.
  *

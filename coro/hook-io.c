@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hook-io.c: the hooked reads and writes - read, write, readv, writev,
  * recv, recvfrom, recvmsg, send, sendto, sendmsg, and glibc's fortified

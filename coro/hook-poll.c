@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hook-poll.c: the hooked waits - poll (co_poll in a hooked coroutine),
  * select (turned into a poll), nanosleep, usleep and sleep (timers of the

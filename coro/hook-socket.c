@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hook-socket.c: the hooked socket calls that make descriptors or
  * connections - socket, connect, accept4, accept.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hook.c: the blocking system calls, interposed: what the hooks share.
  *

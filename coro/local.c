@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * local.c: co-local storage (co_setspecific/co_getspecific) and names.
  *

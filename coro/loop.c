@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loop.c: the per-thread event loop: epoll, the timing wheel, the
  * descriptor table, and the waits of blocked coroutines.

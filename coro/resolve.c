@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * resolve.c: getaddrinfo and gethostbyname that do not block the thread.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sharestack.c: shared (copy) stacks.
  *

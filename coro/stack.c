@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stack.c: private stacks with guard pages, the per-thread pool that keeps
  * create/release from calling mmap each time, and the stack overflow report.

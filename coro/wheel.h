@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wheel.h (internal to coro/): a hierarchical timing wheel.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: coro-runnerd, the job runner daemon (SPEC §1, §4, §6).
  *

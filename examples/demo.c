@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo.c: a short tour of libcoro, run by `make run`.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The daemon's benchmarks (issue 5): bench-probes (probe throughput: the
 # daemon's probe code in coroutines against a plain epoll loop and one
 # thread per job) links the daemon's library; bench-daemon.py drives the

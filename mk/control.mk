@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The control socket's server (daemon/control/, daemon/core/persist.c) and coctl
 # (cli/): coctl speaks JSON with jansson; the server reports the version.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The daemon's integration tests (tests/bats/daemon-*.bats): they run as
 # part of check-bats; `make check-daemon` runs only them. They need dnsmasq
 # (a DNS server on a loopback port), pgrep/ps (procps) and prlimit

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The metrics server (issue 8): its unit test, its render benchmark, and
 # Debian's prometheus package (promtool and a real server for the bats test).
 

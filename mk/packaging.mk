@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Packaging (issue 7): what `make install` adds for the daemon under systemd
 # (the daemon in sbin, its units, sysusers.d and tmpfiles.d entries, the
 # example configuration, coro-runnerd(8)); `make deb`, the Debian packages

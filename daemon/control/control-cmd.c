@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control-cmd.c: the commands of the control protocol (docs/protocol.md):
  * what each request does to the supervisor and what its reply holds.

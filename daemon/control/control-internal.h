@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control-internal.h: what the control server (control.c: socket, clients,
  * framing, credentials) and its commands (control-cmd.c) share.

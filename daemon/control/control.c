@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control.c: the control socket (control.h, docs/protocol.md): the
  * listening socket, one accepting coroutine, one coroutine per client, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control.h (internal to daemon/): the control socket of SPEC §5, served
  * by coroutines on the daemon's event loop. The protocol is in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core-internal.h: what the supervisor's files (supervisor.c, schedule.c,
  * results.c) and the state file (state.c) share, below core.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core.h: the core of coro-runnerd, the one header the daemon's other rooms
  * (probe/ aside, which the core uses) include: the supervisor of the jobs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c: the daemon's log, to journald with structured fields when
  * systemd started us with stderr connected to the journal (JOURNAL_STREAM

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * persist.c: the files of jobs added with `coctl add` (see persist.h).
  */

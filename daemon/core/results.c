@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * results.c: what the runs leave: a job's counters, last result, history
  * and up/down health (Consul-style thresholds), the daemon's totals, and

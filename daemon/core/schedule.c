@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * schedule.c: a job's coroutine, its ticks on the timing wheel (each wait
  * is a co_cond_timedwait on the job's own condition variable, so a kill, a

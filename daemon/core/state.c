@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * state.c: the state file (<state-dir>/state.json), so that counters,
  * up/down state, pauses and the recent history survive a restart.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * supervisor.c: the table of jobs and its operations: every job a
  * coroutine (schedule.c) on a pool of shared stacks, added, matched on

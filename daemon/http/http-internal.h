@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http-internal.h (internal to daemon/http/, its unit test and
  * bench-metrics): the room's pieces below http.h.

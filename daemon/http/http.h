@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.h: the daemon's HTTP servers, the one header of daemon/http/ that
  * the rest of the daemon (main.c) includes. Today: GET /metrics in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics-format.c: the output buffer of a /metrics render, numbers and
  * label values. A page of 100k jobs is about a million lines: numbers are

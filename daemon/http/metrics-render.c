@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics-render.c: the /metrics page (docs/metrics.md lists what is on
  * it), in the Prometheus text format 0.0.4.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c: GET /metrics (SPEC §7, issue 8) on the HTTP layer of
  * server.c: the page is rendered CHUNK_BYTES at a time, each chunk written

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c: the daemon's HTTP/1.1 request layer, for every page it serves
  * (the metrics today; the status page later): coroutines on the daemon's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe-dns.c: a dns job's run: one query with c-ares, to the job's server
  * or the system's resolvers, driven in the calling coroutine by co_poll on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe-exec.c: an exec job. The command is started with posix_spawn (a
  * vfork-like clone: the daemon's address space is never copied), in a

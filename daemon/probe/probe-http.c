@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe-http.c: an http or https job, through libcurl's easy API run as
  * ordinary blocking code in the job's coroutine; the system call hooks make

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe-run.c: one run of any job type (kept apart from probe.c so that a
  * test of one probe links only that probe).

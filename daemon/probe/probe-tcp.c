@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe-tcp.c: a tcp job's run: resolve, connect (each address in turn),
  * optionally send, optionally read until the expected text. Ordinary

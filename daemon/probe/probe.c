@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe.c: what every probe shares: setting up a run, tracking what a
  * canceller must reach, cancelling, freeing a result.

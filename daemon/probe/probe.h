@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe.h (internal to daemon/): one run of a job's check, as ordinary
  * blocking code in a coroutine with the system call hooks on, so that it

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # coctl check: the real binary on real files. The shipped example is valid,
 # bad files give every error with its place, usage errors exit 2, and the
 # format's man page, the example and the loader agree on the keys.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # coctl against the real coro-runnerd: every command and exit code, the
 # jobs that `coctl add` saves (across restarts, SIGKILL and a full disk),
 # and hostile or unprivileged clients, which never stop the daemon from

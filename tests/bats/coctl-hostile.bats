@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The control socket against hostile, slow, numerous and unprivileged
 # clients, and the job files of `coctl add` against SIGKILL and a full disk.
 # Through all of it the daemon keeps serving everyone else and never

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # coro-runnerd's command line and start: --help, --version, usage errors,
 # --check, start failures with a clear message; where logs go when
 # JOURNAL_STREAM does not name our stderr; the descriptor limit raised at

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # daemon-helpers.bash: shared helpers of the integration tests
 # (tests/bats/*.bats). They drive the real coro-runnerd ($CORO_RUNNERD) and
 # coctl ($COCTL) against real servers on loopback, each test in its own

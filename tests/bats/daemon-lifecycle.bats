@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # coro-runnerd's reload (SIGHUP) and stop (SIGTERM, SIGINT): a changed file
 # is applied job by job, a bad one changes nothing; a stop ends in-flight
 # probes and commands within two seconds, leaves no child behind and writes

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # coro-runnerd and systemd's notification protocol, read from a real
 # NOTIFY_SOCKET: a Unix datagram socket the test binds (tools/notify-listen.py
 # writes each message as a line: time, sender pid, then its fields, tabs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # coro-runnerd's probes, end to end: one daemon runs a job of each probe
 # type and outcome (success, failure, timeout) against real servers on
 # loopback (python's http.server, a status server, TCP listeners that answer

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # coro-runnerd's schedule, seen from the commands it runs: a job with
 # `every: 1s` runs about once a second, and a job whose runs take longer
 # than `every` never overlaps itself and skips the ticks it missed instead

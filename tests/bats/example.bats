@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The README's run command: coro-runnerd on the example configuration of
 # packaging/ (what `make run` starts) runs every job green on a machine
 # with no network, and stops cleanly, keeping its state.

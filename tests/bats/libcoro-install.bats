@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # make install puts a usable libcoro where pkg-config finds it: a libco-style
 # program builds against the installed headers and runs, linked statically
 # and dynamically.

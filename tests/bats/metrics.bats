@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # GET /metrics of the real coro-runnerd (issue 8): the page passes
 # promtool, a real Prometheus (Debian's prometheus package) scrapes it and
 # answers probe_success right for a job that is up and one that is down,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-config: parsing and validating job files of 1k, 10k and 100k jobs.
  *

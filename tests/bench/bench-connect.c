@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-connect: TCP connect probes per second against a loopback
  * listener, from libcoro coroutines (plain blocking socket, connect and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-control: the control socket of coro-runnerd, measured against the
  * real daemon and coctl.

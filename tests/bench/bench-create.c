@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-create: the cost of making a coroutine and freeing it again, in the
  * steady state a long-running program reaches (the private stack comes

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench-daemon.py: the real coro-runnerd with 1k, 10k and 100k jobs.
 
     tests/bench/bench-daemon.py [--runs R] [--sizes 1k,10k,100k] [--quick]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-echo: echo round trips per second through a libcoro server against
  * plain hand-written epoll servers, with 1, 100 and 10,000 connections, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-idle: how often an idle libcoro event loop wakes up, with 10,000
  * pending timers due in an hour (libco's loop wakes every millisecond:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-metrics: the /metrics page of 10k and 100k jobs (issue 8; goal:
  * under 100 ms for 100k jobs, without stalling the jobs).

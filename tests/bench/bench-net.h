@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-net.h: what the event-loop benchmarks (bench-echo, bench-connect,
  * bench-idle) share: libc's own socket calls for the baselines, CPU

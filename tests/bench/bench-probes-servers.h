@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-probes-servers.h: the servers bench-probes measures against (and
  * bench-daemon.py's listener): an accept + close loop on 127.0.0.1 ..

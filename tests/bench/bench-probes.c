@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-probes: probe throughput on one core. The daemon's own probe code
  * (daemon/probe/probe.h: probe_init + probe_run on a job from

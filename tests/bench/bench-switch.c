@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-switch: the cost of one round trip into a coroutine and back
  * (two context switches), through libcoro's public API, against its

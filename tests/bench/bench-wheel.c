@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench-wheel: the cost of a timer insert, cancel and expiry on libcoro's
  * hierarchical timing wheel (coro/wheel.h, the internal co__wheel_* API,

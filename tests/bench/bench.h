@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.h: what the benchmarks in tests/bench share: a clock, statistics
  * over runs, argument parsing, /proc/self/status fields, the output format.

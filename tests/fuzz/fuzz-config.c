@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz-config: libFuzzer harness for the configuration loader (config/).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Hostile HTTP clients for the metrics server's tests, in a process of
 their own, against HOST:PORT on loopback.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """An sd_notify socket for tests: what systemd's NOTIFY_SOCKET is.
 
 Usage: notify-listen.py SOCKET-PATH OUTPUT-FILE

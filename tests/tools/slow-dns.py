@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A DNS server for tests, on loopback, that answers slowly.
 
 Usage: slow-dns.py [--port N] [--delay SECONDS]

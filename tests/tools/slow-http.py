@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """An HTTP/1.1 server for tests, on loopback, that answers every request
 after a delay, to any number of clients at once.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A TCP listener for tests, on loopback.
 
 Usage: tcp-listener.py [--port N] [--reply TEXT [--close]]

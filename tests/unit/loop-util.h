@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loop-util.h: what the event loop, hook and condition variable tests
  * share: clocks, a watchdog, coroutines that are released at the end,

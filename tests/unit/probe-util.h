@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe-util.h: what the probe tests share: a job from a YAML string, a
  * run of it in a hooked coroutine on the loop, an optional peer beside it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * regs-aarch64.S: helpers for test-regs.c that own every callee-saved
  * register of AAPCS64 (x19-x29 and the low 64 bits of v8-v15), so that a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * regs-x86_64.S: helpers for test-regs.c that own every callee-saved
  * register of the System V x86-64 ABI, so that a test can see exactly what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h: starts one of the test servers of tests/tools (Python, on
  * loopback) for a test case, and stops it. Header-only: include it in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tap.c: runs the cases registered with TEST()/TEST_DEATH(), each in its own
  * child process, and prints TAP. See tap.h.

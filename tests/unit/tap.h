@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tap.h: the unit test harness. Each TEST() case runs in a child process
  * of its own with a timeout (TAP_TIMEOUT seconds, default 30), so a crash

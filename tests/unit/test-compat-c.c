@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-compat-c.c: a libco program written in C builds and runs against
  * co_routine.h: libco's type names (stCoRoutine_t, stCoRoutineAttr_t with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-compat-cxx.cpp: a libco program, compiled as C++, builds and runs
  * against co_routine.h: libco's type names, default attributes from the

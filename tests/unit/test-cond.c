@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-cond.c: condition variables for the coroutines of one thread:
  * signal wakes the longest waiter (FIFO), broadcast wakes all, a timed wait

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-config.c: the job configuration loader. A table of bad files, each
  * with the exact message it must produce; what good files turn into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-coro.c: the coroutine life cycle: resume and yield, values passed
  * back and forth, nesting, return, reset, release, misuse.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-curl.c: the proof that the hooks are complete. libcurl's easy API,
  * unmodified blocking code, runs in 1,000 coroutines on one thread against

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-echo.c: echo servers and clients written as plain blocking code in
  * hooked coroutines: a server coroutine accepts and starts one coroutine

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-errno.c: errno belongs to each context. A coroutine finds errno as
  * it left it whatever the others (and main) did meanwhile, and main's errno

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-fpenv.c: the floating-point control state belongs to each context.
  * x86-64: the MXCSR control bits (SSE rounding, flush-to-zero,

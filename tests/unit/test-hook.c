@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-hook.c: what the hooked system calls do for coroutines sharing one
  * thread: a blocked call yields (others run meanwhile, sleeps overlap and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-hooktable.c: the hooked calls behave exactly like libc's.
  *

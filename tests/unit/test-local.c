@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-local.c: co-local storage. co_setspecific/co_getspecific keep one
  * value per (coroutine, key); on a thread's main context they are

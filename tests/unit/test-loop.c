@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-loop.c: the event loop itself: co_poll (ready descriptors, timeout
  * 0, no timeout, expiry, bad descriptors, outside a coroutine), the end of

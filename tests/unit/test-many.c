@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-many.c: scale. 10,000 coroutines nested, each resumed by the one
  * before (libco stops at 128), all suspended at once and then unwound;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-metrics: the pieces of the /metrics page below its HTTP server
  * (daemon/http/http-internal.h): numbers, label escaping, a job's label set,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-misuse.c: misuse that test-coro.c does not cover aborts with a
  * message that names the call and the coroutine, instead of corrupting a

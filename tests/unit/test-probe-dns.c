@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-probe-dns.c: a dns job's run in a hooked coroutine against
  * tests/tools/slow-dns.py: an A record, NXDOMAIN expected or not, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-probe-exec.c: the exec probe: exit statuses, the captured output and
  * its limit, env and workdir, a missing program, the timeout (SIGTERM, then

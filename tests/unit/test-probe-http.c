@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-probe-http.c: the http probe against tests/tools/slow-http.py on
  * loopback (it answers 200 "ok <path>" after a delay): success, the body

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-probe-tcp.c: a tcp job's run in a hooked coroutine against loopback
  * listeners: connect, refusal, send/expect, mismatch, timeout, a name

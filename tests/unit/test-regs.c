@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-regs.c: every callee-saved register survives a context switch, in
  * both directions (main <-> coroutine, coroutine <-> coroutine), on private

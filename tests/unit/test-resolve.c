@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-resolve.c: name resolution in hooked coroutines goes through the
  * event loop (c-ares): many coroutines resolving names from a DNS server

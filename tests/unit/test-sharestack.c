@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-sharestack.c: shared (copy) stacks. Many coroutines on few stacks
  * keep their frames intact across random interleavings, nested resumes on

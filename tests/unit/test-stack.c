@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-stack.c: private stacks. Tens of thousands alive at once; the
  * per-thread pool reuses stacks and leaks no mapping; co_create fails

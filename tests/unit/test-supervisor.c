@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-supervisor.c: the daemon's jobs as coroutines, on the real event
  * loop and clocks, with exec jobs (/bin/true, /bin/false, /bin/sleep) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-threads.c: one environment per thread. Four threads run their own
  * coroutines (private and shared stacks) at the same time and get the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-wheel.c: the timing wheel, on a clock driven by the test: deadline
  * order, never early, long delays, wrap-around, cancel and re-arm from
