@@ -48,7 +48,7 @@ LIBS         = -lpthread $(LIB_DEPS)
 
 LIB_SRC := coro/coro.c coro/stack.c coro/sharestack.c coro/local.c coro/wheel.c \
            coro/loop.c coro/hook.c coro/hook-io.c coro/hook-socket.c coro/hook-fd.c \
-           coro/hook-poll.c coro/cond.c coro/env.c
+           coro/hook-poll.c coro/cond.c coro/env.c coro/compat.c
 # Non-blocking name resolution needs c-ares, which the aarch64 cross build
 # does not have: there, getaddrinfo in a coroutine is glibc's (blocking).
 ifeq ($(CROSS),)
@@ -56,7 +56,7 @@ LIB_SRC += coro/resolve.c
 LIB_DEPS := -lcares
 endif
 LIB_ASM := arch/$(ARCH).S
-HEADERS := coro/coro.h coro/co_routine.h
+HEADERS := coro/coro.h coro/co_routine.h coro/co_routine_specific.h
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(LIB_ASM:%.S=$(BUILD)/pic/%.o)
@@ -89,7 +89,7 @@ NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c tests/unit/test-
                $(wildcard tests/unit/test-probe*.c) tests/unit/test-supervisor.c tests/unit/test-metrics.c
 UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-UNIT_CXX   := $(if $(CROSS),,$(BUILD)/tests/test-compat-cxx)
+UNIT_CXX   := $(if $(CROSS),,$(patsubst tests/unit/%.cpp,$(BUILD)/tests/%,$(wildcard tests/unit/test-compat*.cpp)))
 TAP_OBJ    := $(BUILD)/tests/tap.o
 UNIT_ALL   := $(UNIT_BIN) $(UNIT_CXX)
 
@@ -197,8 +197,9 @@ $(BUILD)/tests/test-probe%: $(BUILD)/tests/test-probe%.o $(TAP_OBJ) $(DAEMON_LIB
 $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(TAP_OBJ) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/test-compat-cxx: tests/unit/test-compat-cxx.cpp $(TAP_OBJ) $(STATIC) $(HEADERS)
-	$(CXX) -std=c++11 -Wall -Wextra -Werror $(SAN) -I. $(CXXFLAGS) $(ALL_LDFLAGS) \
+# C++ libco programs: "co_routine.h" is found as pkg-config's Cflags find it.
+$(UNIT_CXX): $(BUILD)/tests/%: tests/unit/%.cpp $(TAP_OBJ) $(STATIC) $(HEADERS)
+	$(CXX) -std=c++11 -Wall -Wextra -Werror $(SAN) -I. -Icoro $(CXXFLAGS) $(ALL_LDFLAGS) \
 		-o $@ $< $(TAP_OBJ) $(STATIC) $(LIBS)
 
 tests: all $(UNIT_ALL)

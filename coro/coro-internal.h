@@ -86,6 +86,7 @@ struct co__ext {
 	struct co__wait *wait; /* what it is blocked on in the event loop, or NULL */
 	char **env;            /* this coroutine's values of co_set_env_list's names, or NULL */
 	int resolve_timeout_ms; /* co_set_resolve_timeout; 0: none of its own */
+	struct hostent *host;  /* co_gethostbyname's last answer (co__hostent_dup), or NULL */
 };
 
 /*
@@ -186,8 +187,18 @@ struct co__ext *co__ext_get(struct co *co) CO_HIDDEN;
 #define CO__ENV_UNSET ((char *)1)
 #define CO__ENV_END ((char *)2)
 
-/* Frees an ext and what it holds; NULL is ignored. */
+/*
+ * Frees an ext and what it holds, after handing co-local values to their
+ * keys' destructors (co_key_destructor); NULL is ignored.
+ */
 void co__ext_free(struct co__ext *ext) CO_HIDDEN;
+
+struct hostent;
+/*
+ * A deep copy of h in one allocation (the struct first), freed with free;
+ * NULL if out of memory.
+ */
+struct hostent *co__hostent_dup(const struct hostent *h) CO_HIDDEN;
 
 /* ctx.spare2 bits */
 enum {

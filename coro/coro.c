@@ -24,7 +24,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coro/compat-internal.h"
 #include "coro/coro-internal.h"
+
+/* libco programs hand co_create a stCoRoutineAttr_t (compat.c checks its side). */
+_Static_assert(offsetof(struct co_attr, stack_size) == CO__ATTR_STACK_SIZE_OFFSET,
+	       "struct co_attr.stack_size moved: libco's stCoRoutineAttr_t has it at 0");
+_Static_assert(offsetof(struct co_attr, share_stack) == CO__ATTR_SHARE_STACK_OFFSET,
+	       "struct co_attr.share_stack moved: co_routine.h's stCoRoutineAttr_t differs");
+_Static_assert(sizeof(struct co_attr) == CO__ATTR_SIZE,
+	       "struct co_attr changed size: co_routine.h's stCoRoutineAttr_t differs");
 
 #if defined(CO_ASAN)
 #include <sanitizer/common_interface_defs.h>

@@ -2,8 +2,8 @@
 /*
  * coro.h: libcoro, asymmetric coroutines for C on Linux (x86-64, aarch64).
  *
- * The API keeps libco's names and semantics (co_routine.h maps libco's type
- * names onto these): a thread resumes a coroutine with co_resume(), which
+ * The API keeps libco's names and semantics (co_routine.h is libco's header:
+ * included after this one, it maps libco's type names onto these): a thread resumes a coroutine with co_resume(), which
  * runs it until it calls co_yield_ct() or returns; control then comes back to
  * the co_resume() call. A coroutine may resume others: the resumers form a
  * chain of any depth (no fixed limit), and co_yield_ct() always returns to
@@ -23,6 +23,15 @@
  */
 #ifndef CORO_CORO_H
 #define CORO_CORO_H
+
+/*
+ * co_routine.h on its own declares libco's functions with libco's types,
+ * which conflict with the declarations here; after this header it uses
+ * these types instead.
+ */
+#ifdef CORO_CO_ROUTINE_H
+#error "include coro/coro.h before co_routine.h, or co_routine.h alone"
+#endif
 
 #include <poll.h>
 #include <pthread.h>
@@ -161,12 +170,24 @@ CO_API void co_free_sharestack(struct co_sharestack *pool);
 CO_API int co_setspecific(pthread_key_t key, const void *value);
 CO_API void *co_getspecific(pthread_key_t key);
 
+/*
+ * Gives key a destructor for co-local values: co_release calls
+ * dtor(value) for the released coroutine's value of key, if not NULL, on
+ * the context that releases it (so co_getspecific in dtor reads that
+ * context's values). NULL removes the destructor. The main context's
+ * values are pthread's: the destructor given to pthread_key_create frees
+ * those at thread exit. Returns 0, or EINVAL for a key that cannot be a
+ * pthread key. (Not in libco, where co-local values of released
+ * coroutines leak; co_routine_specific.h relies on it.)
+ */
+CO_API int co_key_destructor(pthread_key_t key, void (*dtor)(void *value));
+
 /* ---- event loop ---------------------------------------------------------
  *
  * Each thread has one event loop (epoll and a timing wheel). Coroutines
  * that enable hooks (co_enable_hook_sys) may call ordinary blocking
  * functions - read, write, connect, poll, sleep, getaddrinfo, ... (the list
- * is in co_routine.h) - and, instead of blocking the thread, they yield to
+ * is in libcoro(3)) - and, instead of blocking the thread, they yield to
  * the loop and are resumed when the descriptor is ready or the time is up.
  * The thread runs the loop with co_eventloop, usually from its main
  * context after resuming its first coroutines.

@@ -400,60 +400,14 @@ CO_API int getaddrinfo(const char *node, const char *service, const struct addri
 
 /* ---- gethostbyname ------------------------------------------------------ */
 
-/* The hostent gethostbyname returns: one per thread, as glibc's. */
-static __thread struct {
-	struct hostent h;
-	char *mem;
-} host_result;
+/* The hostent gethostbyname returns: one per thread, as glibc's (co__hostent_dup). */
+static __thread struct hostent *host_result;
 
 struct host_query {
 	int done;
 	int status;
-	char *mem; /* a deep copy of the answer: hostent pointers into it */
-	struct hostent h;
+	struct hostent *h; /* a deep copy of the answer, which only lives in the callback */
 };
-
-static size_t list_len(char **list)
-{
-	size_t n = 0;
-
-	while (list && list[n])
-		n++;
-	return n;
-}
-
-/* Deep-copies h into one allocation (the answer only lives in the callback). */
-static char *copy_hostent(const struct hostent *h, struct hostent *out)
-{
-	size_t naliases = list_len(h->h_aliases), naddrs = list_len(h->h_addr_list);
-	size_t size = (naliases + 1 + naddrs + 1) * sizeof(char *) + naddrs * (size_t)h->h_length +
-		      strlen(h->h_name) + 1;
-	char *mem, *p, **ptrs;
-
-	for (size_t i = 0; i < naliases; i++)
-		size += strlen(h->h_aliases[i]) + 1;
-	mem = malloc(size);
-	if (!mem)
-		return NULL;
-	ptrs = (char **)(void *)mem;
-	p = mem + (naliases + 1 + naddrs + 1) * sizeof(char *);
-	out->h_addrtype = h->h_addrtype;
-	out->h_length = h->h_length;
-	out->h_aliases = ptrs;
-	for (size_t i = 0; i < naliases; i++) {
-		ptrs[i] = strcpy(p, h->h_aliases[i]);
-		p += strlen(p) + 1;
-	}
-	ptrs[naliases] = NULL;
-	out->h_addr_list = ptrs + naliases + 1;
-	for (size_t i = 0; i < naddrs; i++) {
-		out->h_addr_list[i] = memcpy(p, h->h_addr_list[i], (size_t)h->h_length);
-		p += h->h_length;
-	}
-	out->h_addr_list[naddrs] = NULL;
-	out->h_name = strcpy(p, h->h_name);
-	return mem;
-}
 
 static void on_host(void *arg, int status, int timeouts, struct hostent *h)
 {
@@ -463,8 +417,8 @@ static void on_host(void *arg, int status, int timeouts, struct hostent *h)
 	q->done = 1;
 	q->status = status;
 	if (status == ARES_SUCCESS && h) {
-		q->mem = copy_hostent(h, &q->h);
-		if (!q->mem)
+		q->h = co__hostent_dup(h);
+		if (!q->h)
 			q->status = ARES_ENOMEM;
 	}
 }
@@ -486,14 +440,13 @@ CO_API struct hostent *gethostbyname(const char *name)
 	drive(loop, ch, &q.done);
 	ares_destroy(ch);
 	if (q.status != ARES_SUCCESS) {
-		free(q.mem);
+		free(q.h);
 		h_errno = q.status == ARES_ENOTFOUND || q.status == ARES_EBADNAME ? HOST_NOT_FOUND :
 			  q.status == ARES_ENODATA ? NO_DATA :
 			  q.status == ARES_ENOMEM ? NO_RECOVERY : TRY_AGAIN;
 		return NULL;
 	}
-	free(host_result.mem);
-	host_result.mem = q.mem;
-	host_result.h = q.h;
-	return &host_result.h;
+	free(host_result);
+	host_result = q.h;
+	return host_result;
 }
