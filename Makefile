@@ -86,7 +86,8 @@ PC     := $(BUILD)/coro.pc
 # Tests of c-ares, libcurl and the configuration run natively only (the
 # cross build has none of them).
 NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c tests/unit/test-config.c \
-               $(wildcard tests/unit/test-probe*.c) tests/unit/test-supervisor.c tests/unit/test-metrics.c
+               $(wildcard tests/unit/test-probe*.c) tests/unit/test-supervisor.c tests/unit/test-metrics.c \
+               $(wildcard tests/unit/test-etcd*.c tests/unit/test-fleet*.c)
 UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_CXX   := $(if $(CROSS),,$(patsubst tests/unit/%.cpp,$(BUILD)/tests/%,$(wildcard tests/unit/test-compat*.cpp)))
@@ -192,6 +193,12 @@ $(BUILD)/tests/test-supervisor: $(BUILD)/tests/test-supervisor.o $(TAP_OBJ) $(DA
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
 $(BUILD)/tests/test-probe%: $(BUILD)/tests/test-probe%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
+
+$(BUILD)/tests/test-etcd%: $(BUILD)/tests/test-etcd%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
+
+$(BUILD)/tests/test-fleet%: $(BUILD)/tests/test-fleet%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(TAP_OBJ) $(STATIC)
@@ -306,12 +313,14 @@ DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 man-db \
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
         libboost-context-dev libyaml-dev libsystemd-dev libcurl4-openssl-dev \
         libc-ares-dev libjansson-dev clang libclang-rt-14-dev
+# Fleet mode's tests and benchmarks run a real etcd cluster on loopback.
+DEB_PACKAGES += etcd-server etcd-client
 
 # Packages installed for the tests and benchmarks only whose Debian
 # packages enable and start a system service (nginx on port 80, prometheus
 # on 9090): when `make deps` is what installed them, their services are
 # disabled and stopped again. PACKAGE:SERVICE pairs.
-DEB_TEST_SERVICES := nginx-light:nginx prometheus:prometheus
+DEB_TEST_SERVICES := nginx-light:nginx prometheus:prometheus etcd-server:etcd
 
 deps:
 	@if dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | grep -qv '^install ok installed$$' || \

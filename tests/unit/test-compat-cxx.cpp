@@ -37,7 +37,8 @@ void *routine(void *arg)
 
 }
 
-static stShareStack_t *kept_share;
+/* Not static: a store to a static never read would be dropped, and the pool reported leaked. */
+stShareStack_t *kept_share;
 
 TEST(libco_style_program)
 {
