@@ -112,6 +112,7 @@ struct job {
 	struct cfg_pair *labels;    /* Prometheus label names and values */
 	size_t nlabels;
 	bool enabled;               /* default true */
+	bool exclusive;             /* fleet: never runs on two members at once (default false) */
 	struct cfg_where where;     /* the job's mapping */
 	union {
 		struct job_http http;
@@ -121,7 +122,29 @@ struct job {
 	} u;
 };
 
+/*
+ * `fleet:` (main file only): this daemon is a member of a fleet that
+ * shares its fleet jobs through etcd (issue 13; daemon/fleet/).
+ */
+#define CFG_FLEET_TTL_MIN_MS 2000u     /* ttl: 2s..5m, whole seconds */
+#define CFG_FLEET_TTL_MAX_MS 300000u
+#define CFG_FLEET_TTL_DEFAULT_MS 10000u
+#define CFG_FLEET_PREFIX_DEFAULT "/coro-runner/"
+
+struct cfg_fleet {
+	char **etcd;                /* endpoints: http:// or https:// URLs (host, port, no path); at least one */
+	size_t netcd;
+	char *prefix;               /* starts and ends with '/'; default CFG_FLEET_PREFIX_DEFAULT */
+	char *member;               /* [A-Za-z0-9_.-]{1,64}; default: the host name */
+	uint64_t ttl_ms;            /* the member's lease, whole seconds in [2s, 5m]; default 10s */
+	char *ca_file;              /* https: `ca`, `cert`, `key` (absolute paths), or NULL */
+	char *cert_file;
+	char *key_file;
+	struct cfg_where where;     /* the `fleet` mapping */
+};
+
 struct config {
+	struct cfg_fleet *fleet;    /* `fleet:`, or NULL: no fleet (the daemon runs alone) */
 	struct job *jobs;           /* in file order: main file, then drop-ins */
 	size_t njobs;
 	char *metrics_listen;       /* "host:port" of `metrics: {listen: ...}`, or NULL */
