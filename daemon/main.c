@@ -44,6 +44,7 @@
 #include "coro/coro.h"
 #include "daemon/control/control.h"
 #include "daemon/core/core.h"
+#include "daemon/fleet/fleet.h"
 #include "daemon/http/http.h"
 
 #ifndef CORO_VERSION
@@ -107,6 +108,14 @@ static void status_text(char *buf, size_t size)
 	struct sup_stats st;
 
 	sup_get_stats(g.d.sup, &st);
+	if (g.d.fleet) {
+		struct fleet_stats fs;
+
+		fleet_get_stats(g.d.fleet, &fs);
+		snprintf(buf, size, "%zu jobs, %zu failing; fleet member %s: %s, owns %zu of %zu",
+			 st.jobs, st.jobs_down, fs.member, fs.state, fs.jobs_owned, fs.jobs);
+		return;
+	}
 	snprintf(buf, size, "%zu jobs, %zu failing", st.jobs, st.jobs_down);
 }
 
@@ -173,7 +182,12 @@ static int reload(struct daemon *d, struct cfg_errors *errs)
 		return ret;
 	}
 	listen = metrics_address(cfg) ? strdup(metrics_address(cfg)) : NULL;
+	if (!cfg->fleet != !d->fleet)
+		log_msg(LOG_WARNING, "reload: the fleet section %s: that takes effect at the "
+			"next start", cfg->fleet ? "was added" : "was removed");
 	sup_apply(d->sup, cfg, &added, &changed, &removed);
+	if (d->fleet)
+		fleet_reloaded(d->fleet);
 	sup_note_reload(d->sup, true);
 	log_msg(LOG_NOTICE, "reloaded: %zu added, %zu changed, %zu removed", added, changed,
 		removed);
@@ -227,6 +241,8 @@ static void stop(void)
 	g.d.stopping = true;
 	control_stop(&g.d);
 	metrics_stop(&g.d);
+	/* First, so that the other members take over this one's fleet jobs at once. */
+	fleet_stop(g.d.fleet, STOP_WAIT_MS);
 	sup_stop(g.d.sup, STOP_WAIT_MS);
 	if (!sup_stopped(g.d.sup))
 		log_msg(LOG_WARNING, "some runs had not ended %d ms after their cancel",
@@ -321,6 +337,9 @@ static void *main_co(void *arg)
 	/* A metrics address that cannot be bound is logged; the jobs run anyway. */
 	metrics_configure(&g.d, listen);
 	free(listen);
+	/* The fleet joins in the background: local jobs never wait for etcd. */
+	if (g.d.fleet && fleet_start(g.d.fleet) < 0)
+		log_msg(LOG_ERR, "fleet: cannot start: out of memory");
 	sup_get_stats(g.d.sup, &st);
 	log_msg(LOG_INFO, "started: %zu job%s, control socket %s", st.jobs,
 		st.jobs == 1 ? "" : "s", g.d.socket_path);
@@ -512,6 +531,11 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
 	}
+	if (g.initial->fleet &&
+	    !(g.d.fleet = fleet_new(&g.d, g.initial->fleet, metrics_address(g.initial)))) {
+		log_msg(LOG_ERR, "out of memory");
+		return 1;
+	}
 	co = spawn(main_co, &sfd, "main");
 	if (!co) {
 		log_msg(LOG_ERR, "cannot create the main coroutine: out of memory");
@@ -523,6 +547,7 @@ int main(int argc, char **argv)
 	co_release(g.watchdog);
 	co_release(g.ticker);
 	sup_reap(g.d.sup);
+	fleet_free(g.d.fleet);
 	sup_free(g.d.sup);
 	close(sfd);
 	free(g.state_file);

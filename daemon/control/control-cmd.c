@@ -13,6 +13,7 @@
 #include "coro/coro.h"
 #include "daemon/control/control-internal.h"
 #include "daemon/core/core.h"
+#include "daemon/fleet/fleet.h"
 
 #ifndef CORO_VERSION
 #define CORO_VERSION "unknown"
@@ -39,6 +40,8 @@ static const char *origin_name(const struct control *ctl, const struct job_state
 {
 	if (js->origin == ORIGIN_RUNTIME)
 		return "runtime";
+	if (js->origin == ORIGIN_FLEET)
+		return "fleet";
 	return ctl->d->state_jobs_dir && persist_owns(ctl->d->state_jobs_dir, js->job->where.file) ?
 		       "added" : "file";
 }
@@ -158,10 +161,16 @@ static void put_job(FILE *f, const struct control *ctl, const struct job_state *
 		fprintf(f, "%lld", (long long)next);
 	else
 		fputs("null", f);
+	if (js->origin == ORIGIN_FLEET && ctl->d->fleet) {
+		fputs(",\"fleet\":true,\"owner\":", f);
+		put_string(f, fleet_member(ctl->d->fleet));
+	}
 	if (!detail) {
 		putc('}', f);
 		return;
 	}
+	if (j->exclusive)
+		fputs(",\"exclusive\":true", f);
 	fputs(",\"target\":", f);
 	put_string(f, target_text(j, buf, sizeof buf));
 	fprintf(f, ",\"origin\":\"%s\",\"file\":", origin_name(ctl, js));
@@ -364,6 +373,7 @@ static bool cmd_stats(struct client *c, json_t *req, json_t *reply)
 	json_object_set_new(reply, "rss_bytes", json_integer((json_int_t)daemon_rss_bytes()));
 	json_object_set_new(reply, "clients", json_integer((json_int_t)c->ctl->nclients));
 	json_object_set_new(reply, "requests", json_integer((json_int_t)c->ctl->served));
+	control__fleet_stats(c, reply);
 	return true;
 }
 
@@ -453,7 +463,8 @@ static bool cmd_add(struct client *c, json_t *req, json_t *reply)
 {
 	struct control *ctl = c->ctl;
 	json_t *yaml = json_object_get(req, "yaml"), *src = json_object_get(req, "source");
-	json_t *runtime = json_object_get(req, "runtime"), *added;
+	json_t *runtime = json_object_get(req, "runtime"), *fleet = json_object_get(req, "fleet");
+	json_t *added;
 	_cleanup_(config_freep) struct config *cfg = NULL;
 	_cleanup_(errors_freep) struct cfg_errors errs = { 0 };
 	struct config **each;
@@ -461,9 +472,13 @@ static bool cmd_add(struct client *c, json_t *req, json_t *reply)
 	int r;
 
 	if (!json_is_string(yaml) || (src && !json_is_string(src)) ||
-	    (runtime && !json_is_boolean(runtime)))
+	    (runtime && !json_is_boolean(runtime)) || (fleet && !json_is_boolean(fleet)))
 		return control__fail(reply, "bad_request", "add: expected \"yaml\" (a string), "
-				     "optional \"source\" (a string) and \"runtime\" (a boolean)");
+				     "optional \"source\" (a string), \"runtime\" and \"fleet\" "
+				     "(booleans)");
+	if (json_is_true(fleet) && json_is_true(runtime))
+		return control__fail(reply, "bad_request", "add: a fleet job is kept in etcd: "
+				     "\"fleet\" and \"runtime\" do not go together");
 	r = config_load_buffer(src ? json_string_value(src) : "<request>", json_string_value(yaml),
 			       json_string_length(yaml), &cfg, &errs);
 	if (r < 0) {
@@ -475,6 +490,8 @@ static bool cmd_add(struct client *c, json_t *req, json_t *reply)
 	if (cfg->njobs == 0)
 		return control__fail(reply, "invalid", "no jobs to add: expected \"jobs:\" with "
 				     "at least one job");
+	if (json_is_true(fleet))
+		return control__fleet_add(c, cfg, reply);
 	for (size_t i = 0; i < cfg->njobs; i++) {
 		struct job_state *js = sup_find(ctl->d->sup, cfg->jobs[i].name);
 
@@ -540,10 +557,23 @@ static bool cmd_kill(struct client *c, json_t *req, json_t *reply)
 {
 	struct control *ctl = c->ctl;
 	json_t *names = get_names(req, reply), *killed, *missing, *v;
+	json_t *fleet = json_object_get(req, "fleet");
 	size_t i;
 
 	if (!names)
 		return true;
+	if (fleet && !json_is_boolean(fleet))
+		return control__fail(reply, "bad_request", "kill: \"fleet\" is a boolean");
+	if (json_is_true(fleet))
+		return control__fleet_kill(c, names, reply);
+	json_array_foreach(names, i, v) {
+		struct job_state *js = sup_find(ctl->d->sup, json_string_value(v));
+
+		if (js && js->origin == ORIGIN_FLEET)
+			return control__fail(reply, "failed", "job %s is a fleet job: 'coctl kill "
+					     "--fleet %s' removes it from the fleet", js->job->name,
+					     js->job->name);
+	}
 	killed = json_array();
 	missing = json_array();
 	json_array_foreach(names, i, v) {
@@ -686,6 +716,7 @@ static const struct cmd commands[] = {
 	{ "list",   false, cmd_list },
 	{ "status", false, cmd_status },
 	{ "stats",  false, cmd_stats },
+	{ "fleet",  false, control__cmd_fleet },
 	{ "add",    true,  cmd_add },
 	{ "kill",   true,  cmd_kill },
 	{ "pause",  true,  cmd_pause },

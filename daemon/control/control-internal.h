@@ -69,6 +69,22 @@ bool control__execute(struct client *c, json_t *req, json_t *reply);
 bool control__fail(json_t *reply, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ---- control-fleet.c: the fleet side (daemon/fleet/) ---- */
+
+struct config;
+
+/* add with "fleet": true, of validated definitions: writes them to etcd. May yield. */
+bool control__fleet_add(struct client *c, const struct config *cfg, json_t *reply);
+
+/* kill with "fleet": true: deletes the named fleet jobs (names: checked strings). May yield. */
+bool control__fleet_kill(struct client *c, json_t *names, json_t *reply);
+
+/* The fleet command: members, list, where. May yield (members asks etcd for TTLs). */
+bool control__cmd_fleet(struct client *c, json_t *req, json_t *reply);
+
+/* Adds stats' "fleet" object, when the daemon is in a fleet. */
+void control__fleet_stats(struct client *c, json_t *reply);
+
 /* Whether the peer may change things: root, the daemon's user, the socket's group. */
 bool control__privileged(const struct client *c);
 

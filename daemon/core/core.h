@@ -62,6 +62,7 @@ enum job_health {
 enum job_origin {
 	ORIGIN_FILE,    /* the main file or a drop-in directory (reload re-reads it) */
 	ORIGIN_RUNTIME, /* coctl add --runtime: gone at restart, kept across reloads */
+	ORIGIN_FLEET,   /* a fleet job this member owns (daemon/fleet/): kept across reloads */
 };
 
 /* How a run ended, for counters by result. */
@@ -238,6 +239,22 @@ bool sup_stopped(const struct supervisor *s);
  */
 void sup_reap(struct supervisor *s);
 
+/*
+ * True while a job of that name that was killed or removed is still
+ * unwinding (its run aborted, its child not yet reaped): for jobs that
+ * must never run twice at once (fleet's exclusive jobs), whose next run
+ * elsewhere may start only once this is false.
+ */
+bool sup_unwinding(const struct supervisor *s, const char *name);
+
+/*
+ * Who hears of a job's up/down transitions (the fleet publishes them):
+ * fn(arg, js, was) after js->health changed from was, on the job's
+ * coroutine; fn must not yield. NULL fn: no one.
+ */
+typedef void sup_health_fn(void *arg, struct job_state *js, enum job_health was);
+void sup_set_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg);
+
 /* Recounts paused and down jobs after their fields were set directly (the state file). */
 void sup_recount(struct supervisor *s);
 
@@ -308,9 +325,12 @@ struct daemon_ops {
 	void (*update_status)(struct daemon *d);
 };
 
+struct fleet;
+
 struct daemon {
 	const struct daemon_ops *ops;
 	struct supervisor *sup;
+	struct fleet *fleet;          /* fleet mode (daemon/fleet/fleet.h), or NULL */
 
 	/* Where the configuration is read from, in order (see config_load). */
 	const char *config_file;      /* main file, or NULL for none */
@@ -377,6 +397,10 @@ void log_msg(int priority, const char *fmt, ...);
 /* A message about one job (JOB= field; "job NAME: " on stderr). */
 __attribute__((format(printf, 3, 4)))
 void log_job(int priority, const char *job, const char *fmt, ...);
+
+/* A message about a fleet member (MEMBER=<name>), and a job if not NULL (JOB=). */
+__attribute__((format(printf, 4, 5)))
+void log_member(int priority, const char *member, const char *job, const char *fmt, ...);
 
 /*
  * A job's run: RESULT= and DURATION_US= fields, message

@@ -151,6 +151,21 @@ void log_job(int priority, const char *job, const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_member(int priority, const char *member, const char *job, const char *fmt, ...)
+{
+	char msg[LOG_LINE_MAX], mf[sizeof "MEMBER=" + 64];
+	const char *fields[1] = { mf };
+	va_list ap;
+
+	if (priority > max_priority)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(mf, sizeof mf, "MEMBER=%s", member);
+	emit(priority, job, msg, fields, 1);
+}
+
 /* "12ms", "1.002s", "250us": what people read in a log. */
 static void format_us(unsigned long long us, char *buf, size_t size)
 {

@@ -139,6 +139,8 @@ static void update_health(struct job_state *js, bool ok)
 			js->consecutive_failures, js->consecutive_failures == 1 ? "" : "s");
 	else
 		log_job(was == HEALTH_DOWN ? LOG_NOTICE : LOG_INFO, job->name, "up");
+	if (js->sup->on_health)
+		js->sup->on_health(js->sup->on_health_arg, js, was);
 }
 
 void sup__record(struct job_state *js, const struct probe_result *r)

@@ -398,6 +398,23 @@ int sup_kill(struct supervisor *s, const char *name)
 	return 0;
 }
 
+bool sup_unwinding(const struct supervisor *s, const char *name)
+{
+	for (size_t i = 0; i < s->njobs; i++) {
+		const struct job_state *js = s->jobs[i];
+
+		if (js->removed && !js->ended && strcmp(js->job->name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+void sup_set_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg)
+{
+	s->on_health = fn;
+	s->on_health_arg = arg;
+}
+
 int sup_pause(struct supervisor *s, const char *name, bool pause)
 {
 	struct job_state *js = sup_find(s, name);

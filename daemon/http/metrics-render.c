@@ -18,6 +18,7 @@
 
 #include "coro/coro.h"
 #include "daemon/core/core.h"
+#include "daemon/fleet/fleet.h"
 #include "daemon/http/http-internal.h"
 
 #ifndef CORO_VERSION
@@ -282,6 +283,31 @@ static void d_cpu(struct metrics_render *r, struct mbuf *b, const char *name)
 	sample_scaled(b, name, "", 0, NULL, us, 6);
 }
 
+/* ---- fleet families ------------------------------------------------------ */
+
+static void d_fleet(struct metrics_render *r, struct mbuf *b, const char *name)
+{
+	struct fleet_stats st;
+	uint64_t v;
+
+	fleet_get_stats(r->d->fleet, &st);
+	if (strcmp(name, "coro_runner_fleet_members") == 0)
+		v = st.members;
+	else if (strcmp(name, "coro_runner_fleet_jobs") == 0)
+		v = st.jobs;
+	else if (strcmp(name, "coro_runner_fleet_jobs_owned") == 0)
+		v = st.jobs_owned;
+	else if (strcmp(name, "coro_runner_fleet_etcd_up") == 0)
+		v = st.etcd_up;
+	else if (strcmp(name, "coro_runner_fleet_lease_renewals_total") == 0)
+		v = st.renewals;
+	else if (strcmp(name, "coro_runner_fleet_invalid_jobs_total") == 0)
+		v = st.jobs_invalid;
+	else
+		v = st.moves;
+	sample_u64(b, name, "", 0, NULL, v);
+}
+
 static const struct family families[] = {
 	{ "coro_runner_build_info", "gauge",
 	  "Always 1; the version label is coro-runnerd's version.", NULL, d_build },
@@ -305,6 +331,19 @@ static const struct family families[] = {
 	  d_reload_time },
 	{ "coro_runner_config_reloads_total", "counter",
 	  "Configuration reloads tried, by result (ok, failed).", NULL, d_reloads },
+	{ "coro_runner_fleet_members", "gauge",
+	  "Live members of the fleet, as this member sees them.", NULL, d_fleet },
+	{ "coro_runner_fleet_jobs", "gauge", "Fleet jobs defined in etcd.", NULL, d_fleet },
+	{ "coro_runner_fleet_jobs_owned", "gauge",
+	  "Fleet jobs placed on this member.", NULL, d_fleet },
+	{ "coro_runner_fleet_etcd_up", "gauge",
+	  "1 if the last call to etcd succeeded, else 0.", NULL, d_fleet },
+	{ "coro_runner_fleet_lease_renewals_total", "counter",
+	  "Successful renewals of this member's lease.", NULL, d_fleet },
+	{ "coro_runner_fleet_moves_total", "counter",
+	  "Fleet jobs whose owner changed, as seen by this member.", NULL, d_fleet },
+	{ "coro_runner_fleet_invalid_jobs_total", "counter",
+	  "Definitions under the jobs prefix that were not a valid job (skipped).", NULL, d_fleet },
 	{ "process_start_time_seconds", "gauge",
 	  "Start time of the process since the Unix epoch in seconds.", NULL, d_start },
 	{ "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", NULL,
@@ -490,6 +529,10 @@ bool metrics__render_step(struct metrics_render *r, struct mbuf *b, size_t limit
 	while (r->family < NFAMILIES) {
 		const struct family *f = &families[r->family];
 
+		if (f->daemon == d_fleet && !r->d->fleet) { /* fleet families: fleet mode only */
+			r->family++;
+			continue;
+		}
 		if (!r->header_done)
 			header(b, f);
 		r->header_done = true;
