@@ -195,10 +195,9 @@ $(BUILD)/tests/test-supervisor: $(BUILD)/tests/test-supervisor.o $(TAP_OBJ) $(DA
 $(BUILD)/tests/test-probe%: $(BUILD)/tests/test-probe%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
-$(BUILD)/tests/test-etcd%: $(BUILD)/tests/test-etcd%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
-
-$(BUILD)/tests/test-fleet%: $(BUILD)/tests/test-fleet%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
+# The fleet's tests (a pattern's stem cannot be empty: test-etcd is named).
+FLEET_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-etcd*.c tests/unit/test-fleet*.c))
+$(FLEET_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(TAP_OBJ) $(STATIC)
