@@ -3,7 +3,7 @@
  * check.c: `coctl check [-c FILE] [-d DIR]... [FILE...]`, the offline
  * validation of job configuration, like `nginx -t`: it loads the files with
  * the daemon's own loader (config/) and either prints one summary line on
- * stdout and exits 0, or prints every error on stderr, one per line, and
+ * stdout (with the fleet member it would join as, if any) and exits 0, or prints every error on stderr, one per line, and
  * exits 1. It needs no daemon and changes nothing.
  */
 #include <errno.h>
@@ -125,15 +125,26 @@ static void report_errors(const struct cfg_errors *errs, int ret)
 		fprintf(stderr, "coctl: cannot load the configuration: %s\n", strerror(-ret));
 }
 
+/*
+ * One line: the counts, and for a fleet member the name it joins as (the
+ * host name unless `member:` says otherwise: worth seeing before a start).
+ */
 static void report_ok(const struct config *cfg)
 {
+	const struct cfg_fleet *f = cfg->fleet;
 	size_t enabled = 0;
+	char ttl[32];
 
 	for (size_t i = 0; i < cfg->njobs; i++)
 		enabled += cfg->jobs[i].enabled;
-	printf("coctl: configuration OK: %zu %s, %zu %s (%zu enabled)\n",
+	printf("coctl: configuration OK: %zu %s, %zu %s (%zu enabled)",
 	       cfg->nfiles, plural(cfg->nfiles, "file", "files"),
 	       cfg->njobs, plural(cfg->njobs, "job", "jobs"), enabled);
+	if (f)
+		printf("; fleet member %s, %zu etcd %s, prefix %s, ttl %s", f->member, f->netcd,
+		       plural(f->netcd, "endpoint", "endpoints"), f->prefix,
+		       config_format_duration(f->ttl_ms, ttl, sizeof ttl));
+	putchar('\n');
 }
 
 int cmd_check(int argc, char **argv)

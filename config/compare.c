@@ -108,6 +108,14 @@ static void put_job(struct sink *s, const struct job *j)
 		put_u64(s, j->u.exec.kill_grace_ms);
 		break;
 	}
+	/*
+	 * Last, and only when set: the stream of a job that is not exclusive
+	 * stays what it was before the key existed, so the fingerprints in
+	 * state files written by an older daemon still match (the stream is
+	 * self-delimiting, so a trailing mark cannot make two jobs collide).
+	 */
+	if (j->exclusive)
+		put_str(s, "exclusive");
 }
 
 uint64_t config_job_hash(const struct job *job)
@@ -141,7 +149,7 @@ bool config_job_equal(const struct job *a, const struct job *b)
 	    a->retry_delay_ms != b->retry_delay_ms ||
 	    a->failures_before_down != b->failures_before_down ||
 	    a->successes_before_up != b->successes_before_up || a->enabled != b->enabled ||
-	    !pairs_eq(a->labels, a->nlabels, b->labels, b->nlabels))
+	    a->exclusive != b->exclusive || !pairs_eq(a->labels, a->nlabels, b->labels, b->nlabels))
 		return false;
 	switch (a->type) {
 	case JOB_HTTP: {

@@ -8,6 +8,7 @@
  *               values, their built-in defaults, "did you mean" suggestions
  *   kinds.c     a node read as a kind of value, with errors at its position
  *   validate.c  one document walked: defaults, jobs, metrics; the errors
+ *   fleet.c     the `fleet:` section (main file only)
  *   load.c      loading: the main file, drop-in directories; the API
  *   compare.c   equality and fingerprints of jobs
  */
@@ -81,7 +82,7 @@ int cfg__parse_tree(struct cfg_ctx *ctx, const char *data, size_t len, struct no
 /* Every key a job or `defaults` may have; key_names in config.c spells them. */
 enum key {
 	K_NAME, K_TYPE, K_EVERY, K_JITTER, K_TIMEOUT, K_RETRIES, K_RETRY_DELAY,
-	K_FAILURES_BEFORE_DOWN, K_SUCCESSES_BEFORE_UP, K_LABELS, K_ENABLED,
+	K_FAILURES_BEFORE_DOWN, K_SUCCESSES_BEFORE_UP, K_LABELS, K_ENABLED, K_EXCLUSIVE,
 	K_URL, K_METHOD, K_HEADERS, K_BODY, K_EXPECT_STATUS, K_EXPECT_BODY,
 	K_EXPECT_BODY_REGEX, K_TLS_VERIFY, K_FOLLOW_REDIRECTS,
 	K_TARGET, K_SEND, K_EXPECT,
@@ -89,6 +90,9 @@ enum key {
 	K_COMMAND, K_ENV, K_WORKDIR, K_OUTPUT_LIMIT, K_KILL_GRACE,
 	NKEYS
 };
+
+/* The keys every job has run from K_EVERY to this one (then the type-specific ones). */
+#define K_LAST_COMMON K_EXCLUSIVE
 
 /* The key spelt name, or -1. */
 int cfg__key_index(const char *name);
@@ -118,7 +122,7 @@ const char *cfg__key_hint(const char *word, int type);
 /* The same for an unknown job type. */
 const char *cfg__type_hint(const char *word);
 
-/* The same for an unknown key of the top level (defaults, jobs, metrics). */
+/* The same for an unknown key of the top level (defaults, jobs, metrics, fleet). */
 const char *cfg__top_key_hint(const char *word);
 
 /* Sets the built-in defaults of a job whose type is already set. */
@@ -159,6 +163,7 @@ struct load {
 	struct config_full *cfg;
 	struct defaults global;  /* the main file's */
 	struct cfg_arena main_tree; /* the main file's tree: global points into it */
+	const char *main_file;   /* the main file's name once read, or NULL */
 };
 
 /* Records an error at the position of a node. */
@@ -173,6 +178,13 @@ char *cfg__keep(struct load *ld, const char *s);
  * Problems of the file are errors of ld; returns 0, or -ENOMEM.
  */
 int cfg__load_text(struct load *ld, const char *name, const char *data, size_t len, bool main);
+
+/*
+ * Reads the value of the top-level key `fleet` (key is the key's node, for
+ * errors about where it is) into the configuration; main says whether the
+ * file is the main one, the only one that may have it (fleet.c).
+ */
+void cfg__read_fleet(struct load *ld, const struct node *key, const struct node *map, bool main);
 
 /* ---- a node as a kind of value (kinds.c) -------------------------------- */
 

@@ -28,7 +28,7 @@
  */
 static const char *const key_names[NKEYS] = {
 	"name", "type", "every", "jitter", "timeout", "retries", "retry_delay",
-	"failures_before_down", "successes_before_up", "labels", "enabled",
+	"failures_before_down", "successes_before_up", "labels", "enabled", "exclusive",
 	"url", "method", "headers", "body", "expect_status", "expect_body",
 	"expect_body_regex", "tls_verify", "follow_redirects",
 	"target", "send", "expect",
@@ -37,7 +37,7 @@ static const char *const key_names[NKEYS] = {
 };
 
 static const unsigned key_types[NKEYS] = {
-	T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL,
+	T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL,
 	T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP,
 	T_TCP, T_TCP, T_TCP,
 	T_DNS, T_DNS, T_DNS, T_DNS, T_DNS,
@@ -45,7 +45,7 @@ static const unsigned key_types[NKEYS] = {
 };
 
 static const char *const type_names[] = { "http", "tcp", "dns", "exec" };
-static const char *const top_keys[] = { "defaults", "jobs", "metrics" };
+static const char *const top_keys[] = { "defaults", "jobs", "metrics", "fleet" };
 static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" };
 static const char *const records[] = { "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA" };
 static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
@@ -68,6 +68,7 @@ static const struct {
 	{ "enabled", K_ENABLED },
 	{ "env", K_ENV },
 	{ "every", K_EVERY },
+	{ "exclusive", K_EXCLUSIVE },
 	{ "expect", K_EXPECT },
 	{ "expect_answer", K_EXPECT_ANSWER },
 	{ "expect_body", K_EXPECT_BODY },
@@ -359,6 +360,8 @@ bad_percent:
 		return cfg__get_pairs(ld, n, name, label_name_problem, &j->labels, &j->nlabels);
 	case K_ENABLED:
 		return cfg__get_bool(ld, n, name, &j->enabled);
+	case K_EXCLUSIVE:
+		return cfg__get_bool(ld, n, name, &j->exclusive);
 	case K_URL:
 		if (!cfg__get_string(ld, n, name, true, &j->u.http.url))
 			return false;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * validate.c: one document of a job file walked and checked, key by key
- * (the keys themselves are config.c's), and the errors it reports.
+ * (the keys themselves are config.c's, the `fleet` section fleet.c's), and
+ * the errors it reports.
  *
  * A job's value for a key comes from the job, else from its file's
  * `defaults`, else from the main file's `defaults`, else from the
@@ -342,7 +343,7 @@ static void read_job(struct load *ld, const struct node *map, size_t index,
 		struct job scratch;
 
 		memset(&scratch, 0, sizeof scratch);
-		for (int k = K_EVERY; k <= K_ENABLED; k++)
+		for (int k = K_EVERY; k <= K_LAST_COMMON; k++)
 			if (own[k])
 				cfg__apply(ld, &scratch, (enum key)k, own[k]);
 		ld->ctx.job = NULL;
@@ -482,9 +483,12 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 	struct node *root = NULL;
 	struct defaults file_defaults;
 	const struct node *defaults = NULL, *jobs = NULL, *metrics = NULL;
+	const struct node *fleet_key = NULL, *fleet = NULL;
 	int err;
 
 	ld->ctx.file = name;
+	if (main)
+		ld->main_file = name;
 	ld->ctx.job = NULL;
 	memset(&file_defaults, 0, sizeof file_defaults);
 	err = cfg__parse_tree(&ld->ctx, data, len, &root);
@@ -511,6 +515,9 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 			jobs = v;
 		} else if (!strcmp(k->value, "metrics")) {
 			metrics = v;
+		} else if (!strcmp(k->value, "fleet")) {
+			fleet_key = k;
+			fleet = v;
 		} else {
 			const char *hint = cfg__top_key_hint(k->value);
 
@@ -520,14 +527,16 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 				ERR(ld, k, "unknown key \"%s\" at the top level: job keys go in an item of "
 					   "\"jobs:\" or in \"defaults:\"", k->value);
 			else
-				ERR(ld, k, "unknown key \"%s\" (the top level has jobs, defaults and "
-					   "metrics)", k->value);
+				ERR(ld, k, "unknown key \"%s\" (the top level has jobs, defaults, "
+					   "metrics and fleet)", k->value);
 		}
 	}
 	if (defaults)
 		read_defaults(ld, defaults, main ? &ld->global : &file_defaults);
 	if (metrics)
 		read_metrics(ld, metrics);
+	if (fleet)
+		cfg__read_fleet(ld, fleet_key, fleet, main);
 	if (jobs) {
 		if (jobs->kind != NODE_SEQ) {
 			ERR(ld, jobs, "\"jobs\": expected a list of jobs (items starting with \"- \"), not %s",

@@ -258,6 +258,44 @@ const char *cfg__check_url(const char *url)
 	return problem;
 }
 
+const char *cfg__check_endpoint(const char *url)
+{
+	const char *auth = strstr(url, "://"), *end, *problem = NULL;
+	CURLU *u;
+	char *host = NULL, *port = NULL;
+	uint64_t p;
+
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return "an endpoint must start with http:// or https://";
+	/* libcurl fills in a path of "/": look at the text itself for what follows the port. */
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	if (memchr(auth, '@', (size_t)(end - auth)))
+		return "an endpoint has no user name or password (etcd's client certificates go in "
+		       "\"cert\" and \"key\")";
+	if (*end == '/')
+		return "an endpoint has no path, not even \"/\": etcd's API is at the root "
+		       "(http://HOST:PORT)";
+	if (*end)
+		return "an endpoint has no query or fragment (http://HOST:PORT)";
+	u = curl_url();
+	if (!u)
+		return "out of memory";
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+		problem = "not a valid URL (expected http://HOST:PORT or https://HOST:PORT)";
+	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
+		 (host[0] != '[' && !host_name_ok(host, strlen(host))))
+		problem = "not a valid host name or address (expected http://HOST:PORT)";
+	else if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+		problem = "the port is missing (etcd's clients use 2379: http://HOST:2379)";
+	else if (cfg__parse_uint(port, 65535, &p) < 0 || p == 0)
+		problem = "the port must be a number from 1 to 65535";
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return problem;
+}
+
 bool cfg__name_ok(const char *name)
 {
 	size_t len = strlen(name);

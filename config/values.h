@@ -23,6 +23,12 @@ const char *cfg__parse_hostport(const char *text, bool port_required, uint16_t d
 				char *host, size_t hostsize, uint16_t *port);
 /* NULL if url is an http(s) URL with a host, else what is wrong. */
 const char *cfg__check_url(const char *url);
+/*
+ * NULL if url is an etcd endpoint: http:// or https://, a host and a port,
+ * and nothing after them (no path, query, fragment or user name); else
+ * what is wrong.
+ */
+const char *cfg__check_endpoint(const char *url);
 /* A job name: [A-Za-z0-9_.-]{1,64}. */
 bool cfg__name_ok(const char *name);
 /* The index of word in list (n words), or -1. */

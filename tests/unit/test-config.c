@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -83,6 +84,38 @@ static const struct {
 	{ "jobs:\n  - just a string\n", "t.yaml:2:5: jobs: item 1: expected a job (a mapping with name, type, every, ...), not a value" },
 	{ "metrics: {listen: 9464}\n", "t.yaml:1:19: \"listen\": \"9464\": the port is missing (expected HOST:PORT)" },
 	{ "metrics: {lisen: \"127.0.0.1:9464\"}\n", "t.yaml:1:11: metrics: unknown key \"lisen\" (did you mean \"listen\"?)" },
+	/* fleet */
+	{ "fleet: {etcd: \"ftp://127.0.0.1:2379\"}\n", "t.yaml:1:15: fleet: \"etcd\": \"ftp://127.0.0.1:2379\": an endpoint must start with http:// or https://" },
+	{ "fleet: {etcd: [\"http://127.0.0.1:2379/v3\"]}\n", "t.yaml:1:16: fleet: \"etcd\": \"http://127.0.0.1:2379/v3\": an endpoint has no path, not even \"/\": etcd's API is at the root (http://HOST:PORT)" },
+	{ "fleet: {etcd: [\"http://127.0.0.1:2379/\"]}\n", "t.yaml:1:16: fleet: \"etcd\": \"http://127.0.0.1:2379/\": an endpoint has no path, not even \"/\": etcd's API is at the root (http://HOST:PORT)" },
+	{ "fleet: {etcd: \"http://127.0.0.1:2379?a=b\"}\n", "t.yaml:1:15: fleet: \"etcd\": \"http://127.0.0.1:2379?a=b\": an endpoint has no query or fragment (http://HOST:PORT)" },
+	{ "fleet: {etcd: \"http://root:pw@127.0.0.1:2379\"}\n", "t.yaml:1:15: fleet: \"etcd\": \"http://root:pw@127.0.0.1:2379\": an endpoint has no user name or password (etcd's client certificates go in \"cert\" and \"key\")" },
+	{ "fleet: {etcd: \"http://127.0.0.1\"}\n", "t.yaml:1:15: fleet: \"etcd\": \"http://127.0.0.1\": the port is missing (etcd's clients use 2379: http://HOST:2379)" },
+	{ "fleet: {etcd: \"http://127.0.0.1:99999\"}\n", "t.yaml:1:15: fleet: \"etcd\": \"http://127.0.0.1:99999\": not a valid URL (expected http://HOST:PORT or https://HOST:PORT)" },
+	{ "fleet: {etcd: [\"http://a:1\", \"http://a:1\"]}\n", "t.yaml:1:30: fleet: \"etcd\": \"http://a:1\" is listed twice" },
+	{ "fleet: {etcd: []}\n", "t.yaml:1:15: fleet: \"etcd\": the list is empty: give at least one endpoint, such as \"http://127.0.0.1:2379\"" },
+	{ "fleet: {etcd: {a: b}}\n", "t.yaml:1:15: fleet: \"etcd\": expected an endpoint or a list of them, such as [\"http://127.0.0.1:2379\"], not a mapping" },
+	{ "fleet: {prefix: /x/}\n", "t.yaml:1:8: fleet: \"etcd\" is missing: the endpoints of the fleet's etcd, such as etcd: [\"http://127.0.0.1:2379\"]" },
+	{ "fleet: [http://a:1]\n", "t.yaml:1:8: \"fleet\": expected a mapping such as {etcd: \"http://127.0.0.1:2379\"}, not a list" },
+	{ "fleet: {etcd: \"http://a:1\", ttl: 1s}\n", "t.yaml:1:34: fleet: \"ttl\": 1s is too short (at least 2s, at most 5m)" },
+	{ "fleet: {etcd: \"http://a:1\", ttl: 6m}\n", "t.yaml:1:34: fleet: \"ttl\": 6m is too long (at least 2s, at most 5m)" },
+	{ "fleet: {etcd: \"http://a:1\", ttl: 1500ms}\n", "t.yaml:1:34: fleet: \"ttl\": 1500ms is not a whole number of seconds (etcd grants leases in seconds)" },
+	{ "fleet: {etcd: \"http://a:1\", ttl: soon}\n", "t.yaml:1:34: fleet: \"ttl\": invalid duration \"soon\" (expected a number and a unit, largest first: 250ms, 5s, 10m, 1h30m, 2d)" },
+	{ "fleet: {etcd: \"http://a:1\", member: \"web 01\"}\n", "t.yaml:1:37: fleet: \"member\": \"web 01\" is not a member name (1 to 64 letters, digits, \"_\", \".\" or \"-\")" },
+	{ "fleet: {etcd: \"http://a:1\", member: \"\"}\n", "t.yaml:1:37: fleet: \"member\": must not be empty" },
+	{ "fleet: {etcd: \"http://a:1\", prefix: coro-runner}\n", "t.yaml:1:37: fleet: \"prefix\": \"coro-runner\" must start and end with \"/\" (such as /coro-runner/)" },
+	{ "fleet: {etcd: \"http://a:1\", prefix: /coro-runner}\n", "t.yaml:1:37: fleet: \"prefix\": \"/coro-runner\" must start and end with \"/\" (such as /coro-runner/)" },
+	{ "fleet: {etcd: \"http://a:1\", prefix: \"/a b/\"}\n", "t.yaml:1:37: fleet: \"prefix\": \"/a b/\": printable ASCII only, without spaces" },
+	{ "fleet: {etcd: \"https://a:1\", cert: /c.pem}\n", "t.yaml:1:30: fleet: \"cert\" without \"key\": give the client certificate's private key too" },
+	{ "fleet: {etcd: \"https://a:1\", key: /k.pem}\n", "t.yaml:1:30: fleet: \"key\" without \"cert\": give the client certificate too" },
+	{ "fleet: {etcd: \"https://a:1\", ca: ca.pem}\n", "t.yaml:1:34: fleet: \"ca\": \"ca.pem\" must be an absolute path" },
+	{ "fleet: {etcd: [\"http://a:1\", \"http://b:1\"], ca: /ca.pem}\n", "t.yaml:1:45: fleet: \"ca\" is for https:// endpoints, and every endpoint in \"etcd\" is http://" },
+	{ "fleet: {etcd: \"http://a:1\", membr: x}\n", "t.yaml:1:29: fleet: unknown key \"membr\" (did you mean \"member\"?)" },
+	{ "fleet: {etcd: \"http://a:1\", endpoints: x}\n", "t.yaml:1:29: fleet: unknown key \"endpoints\" (fleet has etcd, prefix, member, ttl, ca, cert and key)" },
+	{ "flet: {etcd: \"http://a:1\"}\n", "t.yaml:1:1: unknown key \"flet\" (did you mean \"fleet\"?)" },
+	{ JOB "    exclusive: maybe\n", "t.yaml:6:16: job \"j\": \"exclusive\": expected true or false, not \"maybe\"" },
+	{ "defaults:\n  exclusive: [x]\n", "t.yaml:2:14: defaults: \"exclusive\": expected true or false, not a list" },
+	{ JOB "    exclusiv: true\n", "t.yaml:6:5: job \"j\": unknown key \"exclusiv\" (did you mean \"exclusive\"?)" },
 	/* hostile */
 	{ "a: &x [1]\nb: *x\n", "t.yaml:1:4: anchors (&x) are not supported: put shared settings in `defaults`" },
 	{ "jobs: [*nope]\n", "t.yaml:1:8: aliases (*nope) are not supported: put shared settings in `defaults`" },
@@ -332,4 +365,207 @@ TEST(error_count_is_capped_but_total_kept)
 	ASSERT_EQ(errs.total, n);
 	free(yaml);
 	cfg_errors_free(&errs);
+}
+
+/* ---- fleet -------------------------------------------------------------- */
+
+/*
+ * The host name the loader sees: this definition takes the place of libc's
+ * in this program, so that a host name that is no member name can be
+ * tested. NULL: the real one (from uname, as libc would give it).
+ */
+static const char *fake_hostname;
+
+int gethostname(char *name, size_t len)
+{
+	struct utsname u;
+	const char *h = fake_hostname;
+
+	if (!h) {
+		if (uname(&u) < 0)
+			return -1;
+		h = u.nodename;
+	}
+	if (strlen(h) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(name, h);
+	return 0;
+}
+
+TEST(fleet_section_in_full)
+{
+	const char *yaml = "fleet:\n"
+			   "  etcd: [\"https://127.0.0.1:2379\", \"http://[::1]:22379\", \"https://etcd-2.internal:2379\"]\n"
+			   "  prefix: /prod/coro/\n"
+			   "  member: web-01.eu\n"
+			   "  ttl: 1m30s\n"
+			   "  ca: /etc/ssl/etcd-ca.pem\n"
+			   "  cert: /etc/ssl/web-01.pem\n"
+			   "  key: /etc/ssl/private/web-01.key\n"
+			   JOB;
+	struct config *cfg;
+	struct cfg_errors errs;
+	const struct cfg_fleet *f;
+
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	ASSERT_EQ(errs.n, 0);
+	f = cfg->fleet;
+	ASSERT(f);
+	ASSERT_EQ(f->netcd, 3);
+	ASSERT_STR_EQ(f->etcd[0], "https://127.0.0.1:2379");
+	ASSERT_STR_EQ(f->etcd[1], "http://[::1]:22379");
+	ASSERT_STR_EQ(f->etcd[2], "https://etcd-2.internal:2379");
+	ASSERT_STR_EQ(f->prefix, "/prod/coro/");
+	ASSERT_STR_EQ(f->member, "web-01.eu");
+	ASSERT_EQ(f->ttl_ms, 90000);
+	ASSERT_STR_EQ(f->ca_file, "/etc/ssl/etcd-ca.pem");
+	ASSERT_STR_EQ(f->cert_file, "/etc/ssl/web-01.pem");
+	ASSERT_STR_EQ(f->key_file, "/etc/ssl/private/web-01.key");
+	ASSERT_STR_EQ(f->where.file, "t.yaml");
+	ASSERT_EQ(f->where.line, 2);
+	ASSERT_EQ(f->where.column, 3);
+	ASSERT_EQ(cfg->njobs, 1);
+	ASSERT(!cfg->jobs[0].exclusive);
+	config_free(cfg);
+	cfg_errors_free(&errs);
+
+	/* The bounds themselves are valid; a CA alone is enough for https. */
+	yaml = "fleet: {etcd: \"https://a:1\", ttl: 2s, ca: /ca.pem}\n";
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	ASSERT_EQ(cfg->fleet->ttl_ms, 2000);
+	ASSERT(!cfg->fleet->cert_file);
+	config_free(cfg);
+	cfg_errors_free(&errs);
+	yaml = "fleet: {etcd: \"http://a:1\", ttl: 5m, prefix: /}\n";
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	ASSERT_EQ(cfg->fleet->ttl_ms, 300000);
+	ASSERT_STR_EQ(cfg->fleet->prefix, "/");
+	config_free(cfg);
+	cfg_errors_free(&errs);
+
+	/* No fleet: no section. */
+	ASSERT_EQ(config_load_buffer("t.yaml", JOB, strlen(JOB), &cfg, &errs), 0);
+	ASSERT(!cfg->fleet);
+	config_free(cfg);
+	cfg_errors_free(&errs);
+}
+
+TEST(fleet_defaults_member_is_the_host_name)
+{
+	const char *yaml = "fleet:\n  etcd: http://127.0.0.1:2379\n";
+	struct config *cfg;
+	struct cfg_errors errs;
+	char host[256];
+
+	ASSERT_EQ(gethostname(host, sizeof host), 0);
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	ASSERT_EQ(cfg->fleet->netcd, 1); /* a single string is a list of one */
+	ASSERT_STR_EQ(cfg->fleet->etcd[0], "http://127.0.0.1:2379");
+	ASSERT_STR_EQ(cfg->fleet->prefix, CFG_FLEET_PREFIX_DEFAULT);
+	ASSERT_STR_EQ(cfg->fleet->prefix, "/coro-runner/");
+	ASSERT_EQ(cfg->fleet->ttl_ms, CFG_FLEET_TTL_DEFAULT_MS);
+	ASSERT_EQ(cfg->fleet->ttl_ms, 10000);
+	ASSERT_STR_EQ(cfg->fleet->member, host);
+	ASSERT(!cfg->fleet->ca_file && !cfg->fleet->cert_file && !cfg->fleet->key_file);
+	config_free(cfg);
+	cfg_errors_free(&errs);
+
+	fake_hostname = "web-07";
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	ASSERT_STR_EQ(cfg->fleet->member, "web-07");
+	config_free(cfg);
+	cfg_errors_free(&errs);
+
+	/* A host name that is no member name: asked to set member:. */
+	fake_hostname = "web 07";
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), -EINVAL);
+	ASSERT(!cfg);
+	ASSERT_EQ(errs.n, 1);
+	ASSERT_STR_EQ(errs.v[0].text, "t.yaml:2:3: fleet: \"member\" is missing and the host name "
+				      "\"web 07\" is not a member name (1 to 64 letters, digits, "
+				      "\"_\", \".\" or \"-\"): set \"member:\"");
+	cfg_errors_free(&errs);
+
+	/* ... which member: then overrides. */
+	yaml = "fleet:\n  etcd: http://127.0.0.1:2379\n  member: web-07\n";
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	ASSERT_STR_EQ(cfg->fleet->member, "web-07");
+	config_free(cfg);
+	cfg_errors_free(&errs);
+}
+
+TEST(fleet_only_in_the_main_file)
+{
+	char dir[] = "/tmp/coro-config-XXXXXX", main_path[512], drop[512], cmd[600];
+	const char *files[2] = { main_path, drop };
+	struct config *cfg;
+	struct cfg_errors errs;
+	char want[1200];
+
+	ASSERT(mkdtemp(dir));
+	snprintf(main_path, sizeof main_path, "%s/jobs.yaml", dir);
+	snprintf(drop, sizeof drop, "%s/10-fleet.yaml", dir);
+	write_file(main_path, JOB);
+	write_file(drop, "# a drop-in\nfleet:\n  etcd: http://127.0.0.1:2379\n");
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), -EINVAL);
+	ASSERT(!cfg);
+	ASSERT_EQ(errs.n, 1);
+	snprintf(want, sizeof want, "%s:2:1: \"fleet\" belongs in the main file (%s), not in a drop-in",
+		 drop, main_path);
+	ASSERT_STR_EQ(errs.v[0].text, want);
+	cfg_errors_free(&errs);
+
+	/* In the main file it is fine, with drop-ins beside it. */
+	write_file(main_path, "fleet:\n  etcd: http://127.0.0.1:2379\n  member: m1\n");
+	write_file(drop, JOB);
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), 0);
+	ASSERT_STR_EQ(cfg->fleet->member, "m1");
+	ASSERT_STR_EQ(cfg->fleet->where.file, main_path);
+	ASSERT_EQ(cfg->njobs, 1);
+	config_free(cfg);
+	cfg_errors_free(&errs);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(exclusive_in_jobs_and_defaults)
+{
+	const char *yaml = "defaults:\n  every: 10s\n  exclusive: true\n"
+			   "jobs:\n"
+			   "  - {name: a, type: exec, command: [x]}\n"
+			   "  - {name: b, type: exec, command: [x], exclusive: false}\n";
+	const char *yaml2 = "jobs:\n"
+			    "  - {name: a, type: exec, command: [x], every: 10s}\n"
+			    "  - {name: b, type: exec, command: [x], every: 10s, exclusive: yes}\n";
+	struct config *cfg, *cfg2;
+	struct cfg_errors errs;
+
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	cfg_errors_free(&errs);
+	ASSERT(config_find(cfg, "a")->exclusive);  /* from defaults */
+	ASSERT(!config_find(cfg, "b")->exclusive); /* its own */
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml2, strlen(yaml2), &cfg2, &errs), 0);
+	cfg_errors_free(&errs);
+	ASSERT(!config_find(cfg2, "a")->exclusive); /* the built-in default */
+	ASSERT(config_find(cfg2, "b")->exclusive);
+
+	/* Only exclusive differs between the two files' jobs. */
+	ASSERT(!config_job_equal(config_find(cfg, "a"), config_find(cfg2, "a")));
+	ASSERT(!config_job_equal(config_find(cfg, "b"), config_find(cfg2, "b")));
+	ASSERT_NE(config_job_hash(config_find(cfg, "a")), config_job_hash(config_find(cfg2, "a")));
+	ASSERT_NE(config_job_hash(config_find(cfg, "b")), config_job_hash(config_find(cfg2, "b")));
+	/* And a job is equal to the same definition with the same exclusive. */
+	{
+		struct job x = *config_find(cfg, "a");
+
+		ASSERT(config_job_equal(&x, config_find(cfg, "a")));
+		x.exclusive = false;
+		ASSERT(!config_job_equal(&x, config_find(cfg, "a")));
+		ASSERT(config_job_equal(&x, config_find(cfg2, "a")));
+		ASSERT_EQ(config_job_hash(&x), config_job_hash(config_find(cfg2, "a")));
+	}
+	config_free(cfg);
+	config_free(cfg2);
 }
