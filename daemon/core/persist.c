@@ -157,6 +157,8 @@ char *persist_job_yaml(const struct job *j)
 	fprintf(f, "    successes_before_up: %u\n", j->successes_before_up);
 	put_pairs(f, "labels", j->labels, j->nlabels);
 	fprintf(f, "    enabled: %s\n", j->enabled ? "true" : "false");
+	if (j->exclusive)
+		fprintf(f, "    exclusive: true\n");
 	put_type_keys(f, j);
 	if (ferror(f) | fclose(f)) {
 		free(text);
