@@ -128,6 +128,9 @@ char *fleet__key(const struct fleet *f, const char *part, const char *name, char
 
 uint64_t fleet__hash(const char *s);
 
+/* A job's rendezvous score on a member (both hashes from fleet__hash): the highest wins. */
+uint64_t fleet__score(uint64_t member, uint64_t job);
+
 struct fjob *fleet__job_find(const struct fleet *f, const char *name);
 
 /*

@@ -52,7 +52,7 @@ uint64_t fleet__hash(const char *s)
 	return fmix64(h);
 }
 
-static uint64_t score(uint64_t member, uint64_t job)
+uint64_t fleet__score(uint64_t member, uint64_t job)
 {
 	return fmix64(job ^ fmix64(member + 0x9e3779b97f4a7c15ULL));
 }
@@ -292,7 +292,7 @@ void fleet__place(struct fleet *f, struct fjob *j)
 
 	uncount(f, j);
 	for (size_t i = 0; i < f->nmembers; i++) {
-		uint64_t sc = score(f->members[i].hash, j->hash);
+		uint64_t sc = fleet__score(f->members[i].hash, j->hash);
 
 		/* Ties (astronomically rare) go to the first name: members are sorted. */
 		if (best < 0 || sc > best_score) {
