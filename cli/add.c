@@ -35,6 +35,7 @@ static const struct key {
 	{ "successes_before_up", NULL, SCALAR },
 	{ "labels", "label", MAP },
 	{ "enabled", NULL, SCALAR },
+	{ "exclusive", NULL, SCALAR },
 	{ "url", NULL, SCALAR },
 	{ "method", NULL, SCALAR },
 	{ "headers", "header", MAP },
@@ -60,24 +61,38 @@ static const struct key {
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-enum { OPT_KEY = 1000, OPT_RUNTIME = 900, OPT_DISABLED, OPT_FILE = 'f' };
+/* The index of a key of keys[] (one that is there). */
+static size_t key_index(const char *name)
+{
+	size_t k = 0;
+
+	while (k < NKEYS - 1 && strcmp(keys[k].name, name) != 0)
+		k++;
+	return k;
+}
+
+enum { OPT_KEY = 1000, OPT_RUNTIME = 900, OPT_DISABLED, OPT_FLEET, OPT_FILE = 'f' };
 
 static void print_add_help(void)
 {
-	fputs("Usage: coctl add [--runtime] -f FILE|-\n"
-	      "       coctl add [--runtime] NAME --type TYPE [--KEY VALUE]... [-- COMMAND...]\n"
+	fputs("Usage: coctl add [--runtime|--fleet] -f FILE|-\n"
+	      "       coctl add [--runtime|--fleet] NAME --type TYPE [--KEY VALUE]... [-- COMMAND...]\n"
 	      "\n"
 	      "Add jobs to the running daemon: the jobs of a YAML file (as in\n"
 	      "/etc/coro-runner/jobs.d; '-' reads standard input), or one job described\n"
 	      "by flags. Each starts at its next tick. A job is saved in the daemon's state\n"
 	      "directory (/var/lib/coro-runner/jobs.d/NAME.yaml) and survives restarts,\n"
 	      "unless --runtime. 'coctl kill NAME' removes it again.\n"
+	      "With --fleet the jobs go to the daemon's fleet instead (its etcd): each runs\n"
+	      "on exactly one live member, and moves when that member goes away.\n"
+	      "'coctl kill --fleet NAME' removes it from the fleet.\n"
 	      "\n"
 	      "Every job key of coro-runner.yaml(5) is a flag, with '-' or '_':\n"
 	      "  --type http|tcp|dns|exec   --every DURATION   --timeout DURATION\n"
 	      "  --jitter DURATION|PERCENT  --retries N        --retry-delay DURATION\n"
 	      "  --failures-before-down N   --successes-before-up N\n"
 	      "  --enabled true|false (--disabled)   --label KEY=VALUE (again for more)\n"
+	      "  --exclusive true|false (fleet jobs: never on two members at once)\n"
 	      "  http: --url URL --method M --header NAME=VALUE --body TEXT\n"
 	      "        --expect-status 200,204 --expect-body TEXT --expect-body-regex RE\n"
 	      "        --tls-verify true|false --follow-redirects true|false\n"
@@ -90,6 +105,8 @@ static void print_add_help(void)
 	      "Options:\n"
 	      "  -f, --file FILE    add the jobs of FILE ('-': standard input)\n"
 	      "      --runtime      do not save: the jobs are gone at the next restart\n"
+	      "      --fleet        add the jobs to the fleet, not to this daemon alone\n"
+	      "                     (not with --runtime)\n"
 	      GLOBAL_OPTIONS_HELP
 	      "\n"
 	      "Example: coctl add pg --type tcp --target db.internal:5432 --every 10s\n"
@@ -271,6 +288,7 @@ static struct option *add_options(void)
 		{ "file", required_argument, NULL, OPT_FILE },
 		{ "runtime", no_argument, NULL, OPT_RUNTIME },
 		{ "disabled", no_argument, NULL, OPT_DISABLED },
+		{ "fleet", no_argument, NULL, OPT_FLEET },
 		GLOBAL_LONG_OPTIONS,
 	};
 	size_t nfixed = sizeof fixed / sizeof fixed[0], n = nfixed;
@@ -339,8 +357,8 @@ int cmd_add(int argc, char **argv)
 	_cleanup_(json_freep) json_t *reply = NULL;
 	_cleanup_(freep) char *yaml = NULL;
 	const char *file = NULL, *source;
-	bool runtime = false;
-	json_t *added, *v;
+	bool runtime = false, fleet = false;
+	json_t *req, *added, *v;
 	size_t i;
 	int c, r;
 
@@ -363,8 +381,12 @@ int cmd_add(int argc, char **argv)
 		case OPT_RUNTIME:
 			runtime = true;
 			continue;
+		case OPT_FLEET:
+			fleet = true;
+			continue;
 		case OPT_DISABLED:
-			give(&g, 9, "false"); /* keys[9] is "enabled" */
+			if (give(&g, key_index("enabled"), "false") < 0)
+				return EXIT_FAILED;
 			continue;
 		}
 		r = global_option("add", c, optarg);
@@ -373,6 +395,9 @@ int cmd_add(int argc, char **argv)
 		if (r < 0)
 			return unknown_flag(c, argv);
 	}
+	if (fleet && runtime)
+		return usage_error("add", "add: --fleet and --runtime do not go together: a fleet job "
+				   "is kept in etcd, never only in one daemon's memory");
 	if (file) {
 		for (size_t k = 0; k < NKEYS; k++)
 			if (g.n[k])
@@ -388,7 +413,7 @@ int cmd_add(int argc, char **argv)
 		if (optind >= argc)
 			return usage_error("add", "add: give a job's NAME and its --type, or -f FILE");
 		for (int w = optind + 1; w < argc; w++)
-			if (give(&g, 27, argv[w]) < 0) /* keys[27] is "command" */
+			if (give(&g, key_index("command"), argv[w]) < 0)
 				return EXIT_FAILED;
 		if (!g.n[0])
 			return usage_error("add", "add: %s: --type is required (http, tcp, dns or exec)",
@@ -398,8 +423,14 @@ int cmd_add(int argc, char **argv)
 			return r;
 		source = "command line";
 	}
-	r = ctl_call(json_pack("{s:s, s:s, s:s, s:b}", "command", "add", "yaml", yaml,
-			       "source", source, "runtime", runtime), 60000, &reply);
+	/* A fleet add has "fleet" and no "runtime" (docs/protocol.md). */
+	req = json_pack("{s:s, s:s, s:s}", "command", "add", "yaml", yaml, "source", source);
+	if (req && json_object_set_new(req, fleet ? "fleet" : "runtime",
+				       json_boolean(fleet || runtime)) < 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	r = ctl_call(req, 60000, &reply);
 	if (r != EXIT_OK)
 		return r;
 	if (opts.json)
@@ -411,7 +442,9 @@ int cmd_add(int argc, char **argv)
 	printf("added ");
 	json_array_foreach(added, i, v)
 		printf("%s%s", i ? ", " : "", json_string_value(v));
-	if (jbool(reply, "persisted"))
+	if (fleet)
+		printf(" to the fleet\n");
+	else if (jbool(reply, "persisted"))
 		printf(" (saved in %s)\n", jstr(reply, "dir", "the state directory"));
 	else
 		printf(" (--runtime: gone at the next restart)\n");

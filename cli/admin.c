@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/coctl.h"
 
@@ -52,7 +53,8 @@ static const char stats_help[] =
 	"\n"
 	"Show the daemon's figures: uptime, jobs (running, paused, down), runs and\n"
 	"failures, coroutines, shared stacks and the bytes of stacks saved on the heap,\n"
-	"context switches, event-loop lag, resident memory, control clients.\n"
+	"context switches, event-loop lag, resident memory, control clients; and in a\n"
+	"fleet, the member's state, its etcd endpoint and lease, members and jobs.\n"
 	"\n"
 	"Options:\n" GLOBAL_OPTIONS_HELP;
 
@@ -66,6 +68,28 @@ static void bytes(unsigned long long n, char *buf, size_t size)
 		snprintf(buf, size, "%.1f KiB", (double)n / (1 << 10));
 	else
 		snprintf(buf, size, "%llu B", n);
+}
+
+/*
+ * The "fleet" object of a member's stats, lined up with the rest: its
+ * state, then etcd, then the counts.
+ */
+static void print_fleet(json_t *f)
+{
+	struct timespec ts;
+	long long last = jint(f, "last_renewal_ms", 0), now;
+	char a[64];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	printf("Fleet:      member %s, %s\n", jstr(f, "member", "?"), jstr(f, "state", "?"));
+	printf("            etcd %s %s, lease %s (renewed %s), watch at revision %lld\n",
+	       jstr(f, "endpoint", "-"), jbool(f, "etcd_up") ? "up" : "DOWN",
+	       jstr(f, "lease_id", "-"), last > 0 ? fmt_relative(last, now, a, sizeof a) : "never",
+	       jint(f, "watch_revision", 0));
+	printf("            %lld members, %lld jobs (%lld run here), %lld moves, %lld renewals\n",
+	       jint(f, "members", 0), jint(f, "jobs", 0), jint(f, "jobs_owned", 0),
+	       jint(f, "moves", 0), jint(f, "renewals", 0));
 }
 
 int cmd_stats(int argc, char **argv)
@@ -108,5 +132,7 @@ int cmd_stats(int argc, char **argv)
 	       jint(s, "reloads_failed", 0), jbool(s, "last_reload_ok") ? "" : " (the last failed)");
 	printf("Clients:    %lld connected, %lld requests served\n", jint(s, "clients", 0),
 	       jint(s, "requests", 0));
+	if (json_is_object(json_object_get(s, "fleet")))
+		print_fleet(json_object_get(s, "fleet"));
 	return EXIT_OK;
 }

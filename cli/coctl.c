@@ -35,6 +35,7 @@ static const struct command commands[] = {
 	{ "reload", "make the daemon re-read its configuration",             cmd_reload },
 	{ "check",  "validate configuration files, offline (like nginx -t)", cmd_check },
 	{ "stats",  "show the daemon's figures",                             cmd_stats },
+	{ "fleet",  "show the fleet: its members, its jobs, who runs each",  cmd_fleet },
 	{ "help",   "show this help, or a command's",                        cmd_help },
 };
 

@@ -8,7 +8,7 @@
  * own options, does its work, reports its errors (once, on stderr, saying
  * what to do) and returns one of the exit codes below. coctl.c holds the
  * table and the dispatch; a command with a body of any size lives in its
- * own file (check.c).
+ * own file (check.c, add.c, fleet.c).
  */
 #ifndef CORO_COCTL_H
 #define CORO_COCTL_H
@@ -176,5 +176,6 @@ int cmd_resume(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_fleet(int argc, char **argv);
 
 #endif

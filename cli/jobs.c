@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * jobs.c: the commands that ask the daemon about jobs or act on named
- * ones: list, status, kill, pause, resume, run.
+ * ones: list, status, kill, pause, resume, run. (`coctl fleet` is fleet.c.)
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -46,6 +46,8 @@ static const char list_help[] =
 	"List the daemon's jobs, one a line: NAME TYPE SCHEDULE STATE LAST DURATION\n"
 	"RUNS FAILS NEXT. STATE is up, down or unknown (not enough results yet), with\n"
 	"',paused' or ',running' added, or 'disabled'. LAST is the last run's result.\n"
+	"When some of the jobs are fleet jobs (coctl add --fleet), a last column,\n"
+	"OWNER, names the fleet member that runs each ('-' for this daemon's own).\n"
 	"\n"
 	"Options:\n" GLOBAL_OPTIONS_HELP;
 
@@ -60,12 +62,19 @@ static void state_text(json_t *job, char *buf, size_t size)
 		 jbool(job, "paused") ? ",paused" : "", jbool(job, "running") ? ",running" : "");
 }
 
+/* The member that runs a fleet job, "-" for a local one or one no member has now. */
+static const char *owner_text(json_t *job)
+{
+	return jbool(job, "fleet") ? jstr(job, "owner", "-") : "-";
+}
+
 int cmd_list(int argc, char **argv)
 {
 	_cleanup_(json_freep) json_t *reply = NULL;
 	struct table *t;
 	json_t *jobs, *job;
 	long long now;
+	bool fleet = false;
 	size_t i;
 	int r = command_options(argc, argv, list_help);
 
@@ -82,11 +91,14 @@ int cmd_list(int argc, char **argv)
 		return r;
 	jobs = json_object_get(reply, "jobs");
 	now = jint(reply, "now_ms", 0);
-	t = table_new(9);
+	/* OWNER only with fleet jobs: the table of a daemon alone stays as it was. */
+	json_array_foreach(jobs, i, job)
+		fleet = fleet || jbool(job, "fleet");
+	t = table_new(fleet ? 10 : 9);
 	if (!t)
 		return EXIT_FAILED;
 	table_add(t, (const char *const[]){ "NAME", "TYPE", "SCHEDULE", "STATE", "LAST",
-					    "DURATION", "RUNS", "FAILS", "NEXT" });
+					    "DURATION", "RUNS", "FAILS", "NEXT", "OWNER" });
 	json_array_foreach(jobs, i, job) {
 		json_t *last = json_object_get(job, "last");
 		char state[64], dur[32] = "-", runs[24], fails[24], next[32] = "-";
@@ -102,7 +114,7 @@ int cmd_list(int argc, char **argv)
 		table_add(t, (const char *const[]){ jstr(job, "name", "?"), jstr(job, "type", "?"),
 						    jstr(job, "schedule", "?"), state,
 						    json_is_object(last) ? jstr(last, "result", "?") : "-",
-						    dur, runs, fails, next });
+						    dur, runs, fails, next, owner_text(job) });
 	}
 	table_print(t, stdout, !opts.no_legend);
 	table_free(t);
@@ -193,6 +205,14 @@ static void print_status(json_t *job, long long now, bool utf8)
 	if (json_is_string(json_object_get(job, "file")))
 		printf(" (%s:%lld)", jstr(job, "file", ""), jint(job, "line", 0));
 	putchar('\n');
+	if (jbool(job, "fleet") || strcmp(jstr(job, "origin", ""), "fleet") == 0) {
+		if (json_is_string(json_object_get(job, "owner")))
+			printf("     Fleet: owned by %s\n", jstr(job, "owner", ""));
+		else
+			printf("     Fleet: owned by no member now (none is live)\n");
+	}
+	if (jbool(job, "exclusive"))
+		printf(" Exclusive: yes\n");
 	if (json_is_object(last)) {
 		printf("      Last: %s in %s, %s", jstr(last, "result", "?"),
 		       fmt_duration_us((unsigned long long)jint(last, "duration_us", 0), a, sizeof a),
@@ -243,15 +263,19 @@ int cmd_status(int argc, char **argv)
 /* ---- kill, pause, resume ------------------------------------------------ */
 
 static const char kill_help[] =
-	"Usage: coctl kill [-s PATH] NAME...\n"
+	"Usage: coctl kill [--fleet] [-s PATH] NAME...\n"
 	"\n"
 	"Cancel jobs at once (a run in progress is aborted, its command killed) and\n"
 	"remove them. A job added with 'coctl add' is gone for good (its file in the\n"
 	"state directory is removed); a job defined in the configuration files comes\n"
 	"back at the next reload or restart: remove it from its file to be rid of it.\n"
+	"With --fleet the names are fleet jobs (coctl add --fleet): each is removed\n"
+	"from the fleet, and whichever member runs it stops it.\n"
 	"Exit 4 if a job does not exist (the others are killed).\n"
 	"\n"
-	"Options:\n" GLOBAL_OPTIONS_HELP;
+	"Options:\n"
+	"      --fleet        kill fleet jobs, wherever they run\n"
+	GLOBAL_OPTIONS_HELP;
 
 static const char pause_help[] =
 	"Usage: coctl pause [-s PATH] NAME...\n"
@@ -270,21 +294,60 @@ static const char resume_help[] =
 	"\n"
 	"Options:\n" GLOBAL_OPTIONS_HELP;
 
-/* kill, pause and resume: names in, one line out per job. */
+/*
+ * The options of kill: the global ones, --help and --fleet. Returns -1 to
+ * carry on (optind at the names), or an exit code.
+ */
+static int kill_options(int argc, char **argv, bool *fleet)
+{
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "fleet", no_argument, NULL, 'F' },
+		GLOBAL_LONG_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h" GLOBAL_SHORT_OPTIONS, options, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(kill_help, stdout);
+			return EXIT_OK;
+		}
+		if (c == 'F') {
+			*fleet = true;
+			continue;
+		}
+		r = global_option(argv[0], c, optarg);
+		if (r > 0)
+			return r;
+		if (r < 0)
+			return option_error(argv[0], c, argv);
+	}
+	return -1;
+}
+
+/* kill, pause and resume: names in, one line out per job; only kill has --fleet. */
 static int act_on_names(int argc, char **argv, const char *help, const char *done_key,
-			const char *verb)
+			const char *verb, bool fleet_option)
 {
 	_cleanup_(json_freep) json_t *reply = NULL;
-	json_t *names, *v;
+	json_t *names, *req, *v;
+	bool fleet = false;
 	size_t i;
-	int r = command_options(argc, argv, help);
+	int r = fleet_option ? kill_options(argc, argv, &fleet) : command_options(argc, argv, help);
 
 	if (r >= 0)
 		return r;
 	names = names_from(argc, argv, &r);
 	if (!names)
 		return r;
-	r = call(json_pack("{s:s, s:o}", "command", argv[0], "names", names), TIMEOUT_MS, &reply);
+	req = json_pack("{s:s, s:o}", "command", argv[0], "names", names);
+	if (req && fleet && json_object_set_new(req, "fleet", json_true()) < 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	r = call(req, TIMEOUT_MS, &reply);
 	if (r != EXIT_OK)
 		return r;
 	if (!opts.json) {
@@ -294,7 +357,9 @@ static int act_on_names(int argc, char **argv, const char *help, const char *don
 				continue;
 			}
 			printf("%s %s", verb, jstr(v, "name", "?"));
-			if (strcmp(jstr(v, "origin", ""), "added") == 0)
+			if (strcmp(jstr(v, "origin", ""), "fleet") == 0)
+				printf(" (removed from the fleet)");
+			else if (strcmp(jstr(v, "origin", ""), "added") == 0)
 				printf(" (its file in the state directory is removed)");
 			else if (strcmp(jstr(v, "origin", ""), "runtime") == 0)
 				printf(" (added with --runtime: gone for good)");
@@ -313,17 +378,17 @@ static int act_on_names(int argc, char **argv, const char *help, const char *don
 
 int cmd_kill(int argc, char **argv)
 {
-	return act_on_names(argc, argv, kill_help, "killed", "killed");
+	return act_on_names(argc, argv, kill_help, "killed", "killed", true);
 }
 
 int cmd_pause(int argc, char **argv)
 {
-	return act_on_names(argc, argv, pause_help, "paused", "paused");
+	return act_on_names(argc, argv, pause_help, "paused", "paused", false);
 }
 
 int cmd_resume(int argc, char **argv)
 {
-	return act_on_names(argc, argv, resume_help, "resumed", "resumed");
+	return act_on_names(argc, argv, resume_help, "resumed", "resumed", false);
 }
 
 /* ---- run ---------------------------------------------------------------- */
