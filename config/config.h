@@ -113,6 +113,9 @@ struct job {
 	size_t nlabels;
 	bool enabled;               /* default true */
 	bool exclusive;             /* fleet: never runs on two members at once (default false) */
+	char **notify;              /* `notify`: names of notifiers told of its up/down events (none: NULL, 0) */
+	size_t nnotify;
+	uint64_t notify_repeat_ms;  /* `notify_repeat`: direct channels repeat a down this often while it lasts; 0: never */
 	struct cfg_where where;     /* the job's mapping */
 	union {
 		struct job_http http;
@@ -143,7 +146,47 @@ struct cfg_fleet {
 	struct cfg_where where;     /* the `fleet` mapping */
 };
 
+/*
+ * `notifiers:` (main file only): where jobs' up/down events go (issue 14;
+ * daemon/notify/). A header value, username or password may hold
+ * ${env:NAME} or ${file:PATH}, expanded by the daemon when it sends (the
+ * configuration keeps the text as written, so secrets never reach a log
+ * or coctl's output).
+ */
+enum notifier_type {
+	NOTIFIER_ALERTMANAGER,      /* Alertmanager's v2 API: POST URL/api/v2/alerts */
+	NOTIFIER_WEBHOOK,           /* POST URL, Alertmanager's webhook payload (version "4") */
+	NOTIFIER_EMAIL,             /* SMTP through libcurl: smtp:// (STARTTLS when offered) or smtps:// */
+	NOTIFIER_EXEC,              /* a command: the event in its environment and as JSON on stdin */
+};
+
+#define CFG_NOTIFY_TIMEOUT_DEFAULT_MS 10000u /* one delivery attempt */
+#define CFG_NOTIFY_QUEUE_DEFAULT 10000u     /* events a notifier holds before it drops the oldest */
+#define CFG_NOTIFY_QUEUE_MAX 1000000u
+
+struct cfg_notifier {
+	char *name;                 /* [A-Za-z0-9_.-]{1,64}, unique */
+	enum notifier_type type;
+	char *url;                  /* alertmanager (its base URL), webhook: http:// or https:// */
+	struct cfg_pair *headers;   /* alertmanager, webhook: extra request headers */
+	size_t nheaders;
+	bool tls_verify;            /* https, smtps, STARTTLS: check the certificate (default true) */
+	char *smtp;                 /* email: smtp://HOST[:PORT] or smtps://HOST[:PORT] */
+	char *from;                 /* email: one address */
+	char **to;                  /* email: one or more addresses */
+	size_t nto;
+	char *username;             /* email: SMTP AUTH, or NULL */
+	char *password;
+	char **argv;                /* exec: the program and its arguments, NULL-terminated */
+	size_t argc;
+	uint64_t timeout_ms;        /* one delivery attempt; default CFG_NOTIFY_TIMEOUT_DEFAULT_MS */
+	unsigned queue;             /* default CFG_NOTIFY_QUEUE_DEFAULT */
+	struct cfg_where where;     /* the notifier's mapping */
+};
+
 struct config {
+	struct cfg_notifier *notifiers; /* `notifiers:`, in file order */
+	size_t nnotifiers;
 	struct cfg_fleet *fleet;    /* `fleet:`, or NULL: no fleet (the daemon runs alone) */
 	struct job *jobs;           /* in file order: main file, then drop-ins */
 	size_t njobs;
@@ -194,12 +237,19 @@ const struct job *config_find(const struct config *cfg, const char *name);
 
 /*
  * Whether two definitions are the same in everything that changes what a
- * run does or when it runs (where they were defined does not count).
+ * run does or when it runs (where they were defined does not count, nor
+ * notify and notify_repeat: a job whose notifiers change keeps its state).
  */
 bool config_job_equal(const struct job *a, const struct job *b);
 
 /* A 64-bit fingerprint of the same fields (equal jobs, equal hashes). */
 uint64_t config_job_hash(const struct job *job);
+
+/* The notifier named name, or NULL. */
+const struct cfg_notifier *config_find_notifier(const struct config *cfg, const char *name);
+
+/* "alertmanager", "webhook", "email", "exec". */
+const char *notifier_type_name(enum notifier_type type);
 
 /* "http", "tcp", "dns", "exec". */
 const char *job_type_name(enum job_type type);
