@@ -34,8 +34,10 @@ struct supervisor {
 	uint64_t next_id;
 	bool stopping;
 	uint64_t rng;
-	sup_health_fn *on_health;    /* sup_set_health_observer */
-	void *on_health_arg;
+	struct {
+		sup_health_fn *fn;
+		void *arg;
+	} observers[SUP_OBSERVERS_MAX]; /* sup_add_health_observer */
 
 	uint64_t runs, failures, skipped;
 	size_t nrunning, npaused, ndown; /* live jobs running, paused, down (kept as they change) */

@@ -119,6 +119,7 @@ struct job_state {
 	unsigned consecutive_successes;
 	enum job_health health;
 	int64_t health_since_ms;     /* wall clock of the last health change, 0 if never */
+	int64_t health_prev_since_ms; /* the one before it (when a down that ended began), 0 if none */
 
 	/* The last run. */
 	bool has_last;
@@ -248,12 +249,16 @@ void sup_reap(struct supervisor *s);
 bool sup_unwinding(const struct supervisor *s, const char *name);
 
 /*
- * Who hears of a job's up/down transitions (the fleet publishes them):
- * fn(arg, js, was) after js->health changed from was, on the job's
- * coroutine; fn must not yield. NULL fn: no one.
+ * Who hears of a job's up/down transitions (the fleet publishes them, the
+ * notifications tell people): fn(arg, js, was) after js->health changed
+ * from was, on the job's coroutine, in the order they were added; fn must
+ * not yield. At most SUP_OBSERVERS_MAX: add returns 0 or -ENOSPC; remove
+ * takes the same pair (not there: nothing happens).
  */
+#define SUP_OBSERVERS_MAX 4
 typedef void sup_health_fn(void *arg, struct job_state *js, enum job_health was);
-void sup_set_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg);
+int sup_add_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg);
+void sup_remove_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg);
 
 /* Recounts paused and down jobs after their fields were set directly (the state file). */
 void sup_recount(struct supervisor *s);

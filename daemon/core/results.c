@@ -133,14 +133,16 @@ static void update_health(struct job_state *js, bool ok)
 	if (js->health == was)
 		return;
 	js->sup->ndown += (js->health == HEALTH_DOWN) - (was == HEALTH_DOWN);
+	js->health_prev_since_ms = js->health_since_ms;
 	js->health_since_ms = sup_wall_ms();
 	if (js->health == HEALTH_DOWN)
 		log_job(LOG_WARNING, job->name, "down after %u consecutive failure%s",
 			js->consecutive_failures, js->consecutive_failures == 1 ? "" : "s");
 	else
 		log_job(was == HEALTH_DOWN ? LOG_NOTICE : LOG_INFO, job->name, "up");
-	if (js->sup->on_health)
-		js->sup->on_health(js->sup->on_health_arg, js, was);
+	for (size_t i = 0; i < SUP_OBSERVERS_MAX; i++)
+		if (js->sup->observers[i].fn)
+			js->sup->observers[i].fn(js->sup->observers[i].arg, js, was);
 }
 
 void sup__record(struct job_state *js, const struct probe_result *r)

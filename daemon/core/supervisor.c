@@ -409,10 +409,23 @@ bool sup_unwinding(const struct supervisor *s, const char *name)
 	return false;
 }
 
-void sup_set_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg)
+int sup_add_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg)
 {
-	s->on_health = fn;
-	s->on_health_arg = arg;
+	for (size_t i = 0; i < SUP_OBSERVERS_MAX; i++) {
+		if (!s->observers[i].fn) {
+			s->observers[i].fn = fn;
+			s->observers[i].arg = arg;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void sup_remove_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < SUP_OBSERVERS_MAX; i++)
+		if (s->observers[i].fn == fn && s->observers[i].arg == arg)
+			s->observers[i].fn = NULL;
 }
 
 int sup_pause(struct supervisor *s, const char *name, bool pause)

@@ -573,7 +573,7 @@ static struct co *spawn(struct fleet *f, co_fn *fn, const char *name)
 
 int fleet_start(struct fleet *f)
 {
-	sup_set_health_observer(f->d->sup, fleet__on_health, f);
+	sup_add_health_observer(f->d->sup, fleet__on_health, f);
 	log_member(LOG_INFO, f->cfg.member, NULL, "fleet: member %s, etcd %s%s, prefix %s, ttl %llus",
 		   f->cfg.member, f->cfg.etcd[0], f->cfg.netcd > 1 ? " (and others)" : "",
 		   f->cfg.prefix, (unsigned long long)(f->cfg.ttl_ms / 1000));
@@ -614,7 +614,7 @@ void fleet_stop(struct fleet *f, uint64_t wait_ms)
 				   "when it expires", etcd_error(f->lease_etcd));
 		f->lease = 0;
 	}
-	sup_set_health_observer(f->d->sup, NULL, NULL);
+	sup_remove_health_observer(f->d->sup, fleet__on_health, f);
 	if (!f->live_coroutines) {
 		if (f->lease_co)
 			co_release(f->lease_co);
