@@ -262,6 +262,11 @@ static bool join(struct fleet *f)
 	set_state(f, "joined");
 	log_member(LOG_NOTICE, f->cfg.member, NULL, "fleet: joined as member %s (lease %llx, ttl %llds)",
 		   f->cfg.member, (unsigned long long)f->lease, (long long)(f->ttl_ms / 1000));
+	/*
+	 * The watch may have seen members/NAME (and placed jobs here) before
+	 * the create's answer came back; nothing ran them while not joined.
+	 */
+	fleet__reconcile_all(f);
 	co_cond_broadcast(f->wake);
 	return true;
 }
