@@ -46,12 +46,14 @@
 #include "daemon/core/core.h"
 #include "daemon/fleet/fleet.h"
 #include "daemon/http/http.h"
+#include "daemon/notify/notify.h"
 
 #ifndef CORO_VERSION
 #define CORO_VERSION "unknown"
 #endif
 
 #define STOP_WAIT_MS 1500 /* SIGTERM: how long runs get to unwind after their cancel */
+#define NOTIFY_STOP_WAIT_MS 1000 /* ... and deliveries in flight (they stay queued) */
 
 static struct {
 	struct daemon d;
@@ -185,6 +187,8 @@ static int reload(struct daemon *d, struct cfg_errors *errs)
 	if (!cfg->fleet != !d->fleet)
 		log_msg(LOG_WARNING, "reload: the fleet section %s: that takes effect at the "
 			"next start", cfg->fleet ? "was added" : "was removed");
+	if (d->notify && notify_configure(d->notify, cfg) < 0)
+		log_msg(LOG_ERR, "reload: out of memory: the notifiers keep their old settings");
 	sup_apply(d->sup, cfg, &added, &changed, &removed);
 	if (d->fleet)
 		fleet_reloaded(d->fleet);
@@ -247,6 +251,8 @@ static void stop(void)
 	if (!sup_stopped(g.d.sup))
 		log_msg(LOG_WARNING, "some runs had not ended %d ms after their cancel",
 			STOP_WAIT_MS);
+	/* Last: events of the stop are queued, and every queue goes to notify.json. */
+	notify_stop(g.d.notify, NOTIFY_STOP_WAIT_MS);
 	if (g.state_file) {
 		ret = sup_save_state(g.d.sup, g.state_file);
 		if (ret < 0)
@@ -327,6 +333,9 @@ static void *main_co(void *arg)
 	g.initial = NULL;
 	if (g.state_file)
 		sup_load_state(g.d.sup, g.state_file);
+	/* After the state file: a job restored down is not a transition. */
+	if (notify_start(g.d.notify) < 0)
+		log_msg(LOG_ERR, "notify: cannot start: out of memory");
 	if (control_start(&g.d) < 0) {
 		free(listen);
 		g.exit_code = 1;
@@ -393,6 +402,36 @@ static void raise_nofile(void)
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		log_msg(LOG_WARNING, "cannot raise the open-file limit to %llu: %s",
 			(unsigned long long)rl.rlim_max, strerror(errno));
+}
+
+/*
+ * The notifications: the instance label of local jobs' alerts is the fleet
+ * member's name or the host's; a fleet job's is the fleet's (its prefix
+ * without slashes), the same on every member, so that its alert does not
+ * change when it moves.
+ */
+static struct notify *new_notify(const struct config *cfg)
+{
+	char host[256] = "localhost", fleet[160] = "", *p = fleet;
+	struct notify *n;
+
+	if (gethostname(host, sizeof host - 1) < 0)
+		snprintf(host, sizeof host, "localhost");
+	if (cfg->fleet) {
+		for (const char *s = cfg->fleet->prefix; *s && p < fleet + sizeof fleet - 1; s++)
+			if (*s != '/' || (p > fleet && s[1]))
+				*p++ = *s;
+		*p = '\0';
+		if (!*fleet)
+			snprintf(fleet, sizeof fleet, "fleet");
+	}
+	n = notify_new(&g.d, g.state_file ? g.d.state_dir : NULL,
+		       cfg->fleet ? cfg->fleet->member : host, cfg->fleet ? fleet : NULL);
+	if (n && notify_configure(n, cfg) < 0) {
+		notify_free(n);
+		return NULL;
+	}
+	return n;
 }
 
 /* Makes the state directory and its jobs.d if missing; failing is a warning. */
@@ -536,6 +575,10 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
 	}
+	if (!(g.d.notify = new_notify(g.initial))) {
+		log_msg(LOG_ERR, "out of memory");
+		return 1;
+	}
 	co = spawn(main_co, &sfd, "main");
 	if (!co) {
 		log_msg(LOG_ERR, "cannot create the main coroutine: out of memory");
@@ -548,6 +591,7 @@ int main(int argc, char **argv)
 	co_release(g.ticker);
 	sup_reap(g.d.sup);
 	fleet_free(g.d.fleet);
+	notify_free(g.d.notify);
 	sup_free(g.d.sup);
 	close(sfd);
 	free(g.state_file);

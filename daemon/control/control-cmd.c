@@ -195,6 +195,7 @@ static void put_job(FILE *f, const struct control *ctl, const struct job_state *
 		fprintf(f, ",\"last_exit_status\":%d", js->last_exit_status);
 	fputs(",\"labels\":", f);
 	put_pairs(f, j->labels, j->nlabels);
+	control__put_notify(f, ctl, js);
 	fputs(",\"history\":[", f);
 	for (unsigned i = 0; i < js->hist_len; i++) {
 		if (i)
@@ -490,6 +491,8 @@ static bool cmd_add(struct client *c, json_t *req, json_t *reply)
 	if (cfg->njobs == 0)
 		return control__fail(reply, "invalid", "no jobs to add: expected \"jobs:\" with "
 				     "at least one job");
+	if (!control__check_notify(c, cfg, reply))
+		return true;
 	if (json_is_true(fleet))
 		return control__fleet_add(c, cfg, reply);
 	for (size_t i = 0; i < cfg->njobs; i++) {
@@ -717,6 +720,8 @@ static const struct cmd commands[] = {
 	{ "status", false, cmd_status },
 	{ "stats",  false, cmd_stats },
 	{ "fleet",  false, control__cmd_fleet },
+	{ "notifiers", false, control__cmd_notifiers },
+	{ "notify-test", true, control__cmd_notify_test },
 	{ "add",    true,  cmd_add },
 	{ "kill",   true,  cmd_kill },
 	{ "pause",  true,  cmd_pause },

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -68,6 +69,23 @@ bool control__execute(struct client *c, json_t *req, json_t *reply);
 /* Sets "ok": false, "code" and "error" (printf-style) in reply. Returns false. */
 bool control__fail(json_t *reply, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ---- control-notify.c: notifications (daemon/notify/) ---- */
+
+struct config;
+struct job_state;
+
+/* `notifiers`: each notifier's figures. */
+bool control__cmd_notifiers(struct client *c, json_t *req, json_t *reply);
+
+/* `notify-test` {"name"}: a test event through one notifier, answered after it. May yield. */
+bool control__cmd_notify_test(struct client *c, json_t *req, json_t *reply);
+
+/* true if every notify name of cfg's jobs is a notifier here; else fails reply, false. */
+bool control__check_notify(struct client *c, const struct config *cfg, json_t *reply);
+
+/* A job's notify list and last notification, as members of its status object. */
+void control__put_notify(FILE *f, const struct control *ctl, const struct job_state *js);
 
 /* ---- control-fleet.c: the fleet side (daemon/fleet/) ---- */
 

@@ -331,11 +331,13 @@ struct daemon_ops {
 };
 
 struct fleet;
+struct notify;
 
 struct daemon {
 	const struct daemon_ops *ops;
 	struct supervisor *sup;
 	struct fleet *fleet;          /* fleet mode (daemon/fleet/fleet.h), or NULL */
+	struct notify *notify;        /* notifications (daemon/notify/notify.h) */
 
 	/* Where the configuration is read from, in order (see config_load). */
 	const char *config_file;      /* main file, or NULL for none */
@@ -406,6 +408,10 @@ void log_job(int priority, const char *job, const char *fmt, ...);
 /* A message about a fleet member (MEMBER=<name>), and a job if not NULL (JOB=). */
 __attribute__((format(printf, 4, 5)))
 void log_member(int priority, const char *member, const char *job, const char *fmt, ...);
+
+/* A message about a notifier (NOTIFIER=<name>), and a job if not NULL (JOB=). */
+__attribute__((format(printf, 4, 5)))
+void log_notifier(int priority, const char *notifier, const char *job, const char *fmt, ...);
 
 /*
  * A job's run: RESULT= and DURATION_US= fields, message

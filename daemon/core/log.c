@@ -166,6 +166,21 @@ void log_member(int priority, const char *member, const char *job, const char *f
 	emit(priority, job, msg, fields, 1);
 }
 
+void log_notifier(int priority, const char *notifier, const char *job, const char *fmt, ...)
+{
+	char msg[LOG_LINE_MAX], nf[sizeof "NOTIFIER=" + 64];
+	const char *fields[1] = { nf };
+	va_list ap;
+
+	if (priority > max_priority)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(nf, sizeof nf, "NOTIFIER=%s", notifier);
+	emit(priority, job, msg, fields, 1);
+}
+
 /* "12ms", "1.002s", "250us": what people read in a log. */
 static void format_us(unsigned long long us, char *buf, size_t size)
 {

@@ -19,6 +19,7 @@
 #include "coro/coro.h"
 #include "daemon/core/core.h"
 #include "daemon/fleet/fleet.h"
+#include "daemon/notify/notify.h"
 #include "daemon/http/http-internal.h"
 
 #ifndef CORO_VERSION
@@ -308,6 +309,39 @@ static void d_fleet(struct metrics_render *r, struct mbuf *b, const char *name)
 	sample_u64(b, name, "", 0, NULL, v);
 }
 
+/* ---- notification families ---------------------------------------------- */
+
+static void d_notify(struct metrics_render *r, struct mbuf *b, const char *name)
+{
+	size_t n = notify_count(r->d->notify);
+
+	for (size_t i = 0; i < n; i++) {
+		struct notify_stats st;
+		struct mbuf l = { 0 };
+
+		notify_get(r->d->notify, i, &st);
+		metrics__puts(&l, "notifier=\"");
+		metrics__put_label_value(&l, st.name);
+		metrics__puts(&l, "\"");
+		if (l.oom) {
+			b->oom = true;
+			metrics__mbuf_free(&l);
+			return;
+		}
+		if (strcmp(name, "coro_runner_notifications_total") == 0) {
+			sample_u64(b, name, l.p, l.len, "result=\"delivered\"", st.delivered);
+			sample_u64(b, name, l.p, l.len, "result=\"failed\"", st.failed);
+		} else if (strcmp(name, "coro_runner_notification_queue") == 0) {
+			sample_u64(b, name, l.p, l.len, NULL, st.queued);
+		} else if (strcmp(name, "coro_runner_notifications_dropped_total") == 0) {
+			sample_u64(b, name, l.p, l.len, NULL, st.dropped);
+		} else {
+			sample_u64(b, name, l.p, l.len, NULL, st.firing);
+		}
+		metrics__mbuf_free(&l);
+	}
+}
+
 static const struct family families[] = {
 	{ "coro_runner_build_info", "gauge",
 	  "Always 1; the version label is coro-runnerd's version.", NULL, d_build },
@@ -344,6 +378,16 @@ static const struct family families[] = {
 	  "Fleet jobs whose owner changed, as seen by this member.", NULL, d_fleet },
 	{ "coro_runner_fleet_invalid_jobs_total", "counter",
 	  "Definitions under the jobs prefix that were not a valid job (skipped).", NULL, d_fleet },
+	{ "coro_runner_notifications_total", "counter",
+	  "Notification events by notifier and result: delivered, or failed (each failed "
+	  "attempt of each event).", NULL, d_notify },
+	{ "coro_runner_notification_queue", "gauge",
+	  "Events waiting in the notifier's queue (a delivery in flight included).", NULL,
+	  d_notify },
+	{ "coro_runner_notifications_dropped_total", "counter",
+	  "Events dropped because the notifier's queue was full.", NULL, d_notify },
+	{ "coro_runner_notification_firing_alerts", "gauge",
+	  "Alertmanager notifiers: alerts re-sent as firing in the last round.", NULL, d_notify },
 	{ "process_start_time_seconds", "gauge",
 	  "Start time of the process since the Unix epoch in seconds.", NULL, d_start },
 	{ "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", NULL,
@@ -529,7 +573,9 @@ bool metrics__render_step(struct metrics_render *r, struct mbuf *b, size_t limit
 	while (r->family < NFAMILIES) {
 		const struct family *f = &families[r->family];
 
-		if (f->daemon == d_fleet && !r->d->fleet) { /* fleet families: fleet mode only */
+		if ((f->daemon == d_fleet && !r->d->fleet) ||
+		    (f->daemon == d_notify && !notify_count(r->d->notify))) {
+			/* fleet families: fleet mode only; notifications: with notifiers */
 			r->family++;
 			continue;
 		}

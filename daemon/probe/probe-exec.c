@@ -111,13 +111,16 @@ static int setup_attr(posix_spawnattr_t *attr)
 	return 0;
 }
 
-static int setup_actions(posix_spawn_file_actions_t *fa, const struct job_exec *x, int wr)
+static int setup_actions(posix_spawn_file_actions_t *fa, const struct job_exec *x, int in, int wr)
 {
 	int rc = posix_spawn_file_actions_init(fa);
 
 	if (rc != 0)
 		return -rc;
-	rc = posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (in >= 0)
+		rc = posix_spawn_file_actions_adddup2(fa, in, STDIN_FILENO);
+	else
+		rc = posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	if (rc == 0)
 		rc = posix_spawn_file_actions_adddup2(fa, wr, STDOUT_FILENO);
 	if (rc == 0)
@@ -187,7 +190,7 @@ static int spawn(struct probe *p, struct exec_run *r)
 		rc = errno;
 		goto fail_pipe;
 	}
-	rc = -setup_actions(&fa, x, pipefd[1]);
+	rc = -setup_actions(&fa, x, p->stdin_fd, pipefd[1]);
 	if (rc != 0)
 		goto fail_actions;
 	rc = -setup_attr(&attr);

@@ -22,6 +22,7 @@ void probe_init(struct probe *p, const struct job *job)
 	memset(p, 0, sizeof *p);
 	p->job = job;
 	p->pidfd = -1;
+	p->stdin_fd = -1;
 	for (size_t i = 0; i < PROBE_FDS_MAX; i++)
 		p->fds[i] = -1;
 	p->result.exit_status = -1;

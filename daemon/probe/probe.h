@@ -54,6 +54,7 @@ struct probe {
 	int fds[PROBE_FDS_MAX];       /* sockets in use (-1: free slot) */
 	pid_t pid;                    /* exec: the child, or 0 */
 	int pidfd;                    /* exec: its pidfd, or -1 */
+	int stdin_fd;                 /* exec: the child's stdin, or -1 for /dev/null (the caller's to close) */
 	struct probe_result result;
 };
 
