@@ -36,6 +36,8 @@ static const struct key {
 	{ "labels", "label", MAP },
 	{ "enabled", NULL, SCALAR },
 	{ "exclusive", NULL, SCALAR },
+	{ "notify", NULL, LIST },
+	{ "notify_repeat", NULL, SCALAR },
 	{ "url", NULL, SCALAR },
 	{ "method", NULL, SCALAR },
 	{ "headers", "header", MAP },
@@ -93,6 +95,8 @@ static void print_add_help(void)
 	      "  --failures-before-down N   --successes-before-up N\n"
 	      "  --enabled true|false (--disabled)   --label KEY=VALUE (again for more)\n"
 	      "  --exclusive true|false (fleet jobs: never on two members at once)\n"
+	      "  --notify NAME[,NAME]... (again for more; '' for none)\n"
+	      "  --notify-repeat DURATION (repeat a down event this often; 0s: never)\n"
 	      "  http: --url URL --method M --header NAME=VALUE --body TEXT\n"
 	      "        --expect-status 200,204 --expect-body TEXT --expect-body-regex RE\n"
 	      "        --tls-verify true|false --follow-redirects true|false\n"

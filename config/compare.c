@@ -5,7 +5,10 @@
  * results only for definitions that did not change while the daemon was
  * down). Both walk the same canonical byte stream of a job: every field
  * that changes what a run does or how it is scheduled, each length-
- * prefixed; where it was defined is not part of it.
+ * prefixed; where it was defined is not part of it, nor whom it tells of
+ * its state (notify, notify_repeat): a job whose notifiers change keeps
+ * its state, and the fingerprints of state files written before those
+ * keys existed still match.
  */
 #include <stdbool.h>
 #include <stdint.h>

@@ -9,6 +9,7 @@
  *   kinds.c     a node read as a kind of value, with errors at its position
  *   validate.c  one document walked: defaults, jobs, metrics; the errors
  *   fleet.c     the `fleet:` section (main file only)
+ *   notify.c    the `notifiers:` section (main file only), a job's `notify`
  *   load.c      loading: the main file, drop-in directories; the API
  *   compare.c   equality and fingerprints of jobs
  */
@@ -83,6 +84,7 @@ int cfg__parse_tree(struct cfg_ctx *ctx, const char *data, size_t len, struct no
 enum key {
 	K_NAME, K_TYPE, K_EVERY, K_JITTER, K_TIMEOUT, K_RETRIES, K_RETRY_DELAY,
 	K_FAILURES_BEFORE_DOWN, K_SUCCESSES_BEFORE_UP, K_LABELS, K_ENABLED, K_EXCLUSIVE,
+	K_NOTIFY, K_NOTIFY_REPEAT,
 	K_URL, K_METHOD, K_HEADERS, K_BODY, K_EXPECT_STATUS, K_EXPECT_BODY,
 	K_EXPECT_BODY_REGEX, K_TLS_VERIFY, K_FOLLOW_REDIRECTS,
 	K_TARGET, K_SEND, K_EXPECT,
@@ -92,7 +94,10 @@ enum key {
 };
 
 /* The keys every job has run from K_EVERY to this one (then the type-specific ones). */
-#define K_LAST_COMMON K_EXCLUSIVE
+#define K_LAST_COMMON K_NOTIFY_REPEAT
+
+/* `notify_repeat`: 0 (never), or at least this. */
+#define CFG_NOTIFY_REPEAT_MIN_MS 60000u
 
 /* The key spelt name, or -1. */
 int cfg__key_index(const char *name);
@@ -122,7 +127,7 @@ const char *cfg__key_hint(const char *word, int type);
 /* The same for an unknown job type. */
 const char *cfg__type_hint(const char *word);
 
-/* The same for an unknown key of the top level (defaults, jobs, metrics, fleet). */
+/* The same for an unknown key of the top level (defaults, jobs, metrics, fleet, notifiers). */
 const char *cfg__top_key_hint(const char *word);
 
 /* Sets the built-in defaults of a job whose type is already set. */
@@ -164,6 +169,16 @@ struct load {
 	struct defaults global;  /* the main file's */
 	struct cfg_arena main_tree; /* the main file's tree: global points into it */
 	const char *main_file;   /* the main file's name once read, or NULL */
+	/*
+	 * Whether each `notify` name must be one of the notifiers (config_load
+	 * and config_load_files; not config_load_buffer). The main file, the
+	 * only one with `notifiers:`, is read first, and in it the notifiers
+	 * before defaults and jobs: a name is checked where it is read.
+	 */
+	bool check_notify;
+	bool notifiers_bad;      /* `notifiers:` is not a list: no check (no cascade) */
+	const char **notifier_names; /* the notifiers' names in byte order (malloc'd), for lookups */
+	size_t nnotifier_names;
 };
 
 /* Records an error at the position of a node. */
@@ -185,6 +200,21 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
  * file is the main one, the only one that may have it (fleet.c).
  */
 void cfg__read_fleet(struct load *ld, const struct node *key, const struct node *map, bool main);
+
+/*
+ * The same for `notifiers` (notify.c): each notifier is read and checked;
+ * the configuration keeps every one whose name is sound (a job naming a
+ * notifier with a bad value then gets no second error).
+ */
+void cfg__read_notifiers(struct load *ld, const struct node *key, const struct node *list,
+			 bool main);
+
+/*
+ * A job's `notify` (notify.c): a notifier's name or a list of them, none
+ * twice, each one of the notifiers if ld->check_notify. The names are
+ * kept in *ret (NULL for none) and their number in *ret_n.
+ */
+bool cfg__get_notify(struct load *ld, const struct node *n, char ***ret, size_t *ret_n);
 
 /* ---- a node as a kind of value (kinds.c) -------------------------------- */
 
@@ -243,5 +273,11 @@ bool cfg__get_hostport(struct load *ld, const struct node *n, const char *key, b
  */
 bool cfg__get_pairs(struct load *ld, const struct node *n, const char *key,
 		    const char *(*check_key)(const char *), struct cfg_pair **ret, size_t *ret_n);
+
+/*
+ * `command`: the program and its arguments, a list of strings with a
+ * nonempty first one (no shell); *ret_argv is NULL-terminated.
+ */
+bool cfg__get_command(struct load *ld, const struct node *n, char ***ret_argv, size_t *ret_argc);
 
 #endif

@@ -29,6 +29,7 @@
 static const char *const key_names[NKEYS] = {
 	"name", "type", "every", "jitter", "timeout", "retries", "retry_delay",
 	"failures_before_down", "successes_before_up", "labels", "enabled", "exclusive",
+	"notify", "notify_repeat",
 	"url", "method", "headers", "body", "expect_status", "expect_body",
 	"expect_body_regex", "tls_verify", "follow_redirects",
 	"target", "send", "expect",
@@ -38,6 +39,7 @@ static const char *const key_names[NKEYS] = {
 
 static const unsigned key_types[NKEYS] = {
 	T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL, T_ALL,
+	T_ALL, T_ALL,
 	T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP, T_HTTP,
 	T_TCP, T_TCP, T_TCP,
 	T_DNS, T_DNS, T_DNS, T_DNS, T_DNS,
@@ -45,7 +47,7 @@ static const unsigned key_types[NKEYS] = {
 };
 
 static const char *const type_names[] = { "http", "tcp", "dns", "exec" };
-static const char *const top_keys[] = { "defaults", "jobs", "metrics", "fleet" };
+static const char *const top_keys[] = { "defaults", "jobs", "metrics", "fleet", "notifiers" };
 static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" };
 static const char *const records[] = { "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA" };
 static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
@@ -83,6 +85,8 @@ static const struct {
 	{ "labels", K_LABELS },
 	{ "method", K_METHOD },
 	{ "name", K_NAME },
+	{ "notify", K_NOTIFY },
+	{ "notify_repeat", K_NOTIFY_REPEAT },
 	{ "output_limit", K_OUTPUT_LIMIT },
 	{ "query", K_QUERY },
 	{ "record", K_RECORD },
@@ -217,28 +221,6 @@ static const char *label_name_problem(const char *name)
 	return NULL;
 }
 
-/* What is wrong with a name of `headers` (an HTTP token), or NULL. */
-static const char *header_name_problem(const char *name)
-{
-	if (!*name)
-		return "is not a header name";
-	for (const char *p = name; *p; p++)
-		if (*p <= ' ' || *p >= 127 || strchr("()<>@,;:\\\"/[]?={}", *p))
-			return "is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)";
-	return NULL;
-}
-
-/* What is wrong with a name of `env`, or NULL. */
-static const char *env_name_problem(const char *name)
-{
-	if (!*name || (*name >= '0' && *name <= '9'))
-		return "is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)";
-	for (const char *p = name; *p; p++)
-		if (!(*p == '_' || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
-			return "is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)";
-	return NULL;
-}
-
 /* `expect_status`: one status code, or a list of them. */
 static bool get_status_list(struct load *ld, const struct node *n, struct job_http *h)
 {
@@ -274,39 +256,6 @@ static bool get_status_list(struct load *ld, const struct node *n, struct job_ht
 		h->expect_status[i] = (int)code;
 	}
 	h->nexpect_status = count;
-	return true;
-}
-
-/* `command`: the program and its arguments, as a list (no shell). */
-static bool get_command(struct load *ld, const struct node *n, struct job_exec *e)
-{
-	if (n->kind != NODE_SEQ) {
-		ERR(ld, n, "\"command\": expected a list of arguments, such as [\"/usr/bin/du\", \"-s\", "
-			   "\"/var\"] (no shell is involved), not %s", cfg__kind_name(n));
-		return false;
-	}
-	if (!n->nkids) {
-		ERR(ld, n, "\"command\": the list is empty: give the program and its arguments");
-		return false;
-	}
-	e->argv = cfg__alloc(&ld->cfg->arena, (n->nkids + 1) * sizeof *e->argv);
-	if (!e->argv)
-		return false;
-	for (size_t i = 0; i < n->nkids; i++) {
-		const struct node *a = n->kids[i];
-
-		if (a->kind != NODE_SCALAR) {
-			ERR(ld, a, "\"command\": each argument must be a string, not %s", cfg__kind_name(a));
-			return false;
-		}
-		e->argv[i] = cfg__keep(ld, a->value);
-	}
-	if (!*e->argv[0]) {
-		ERR(ld, n->kids[0], "\"command\": the program name is empty");
-		return false;
-	}
-	e->argv[n->nkids] = NULL;
-	e->argc = n->nkids;
 	return true;
 }
 
@@ -362,6 +311,17 @@ bad_percent:
 		return cfg__get_bool(ld, n, name, &j->enabled);
 	case K_EXCLUSIVE:
 		return cfg__get_bool(ld, n, name, &j->exclusive);
+	case K_NOTIFY:
+		return cfg__get_notify(ld, n, &j->notify, &j->nnotify);
+	case K_NOTIFY_REPEAT:
+		if (!cfg__get_duration(ld, n, name, 0, &j->notify_repeat_ms))
+			return false;
+		if (j->notify_repeat_ms && j->notify_repeat_ms < CFG_NOTIFY_REPEAT_MIN_MS) {
+			ERR(ld, n, "\"notify_repeat\": %s is too short (at least 1m, or 0s for never)",
+			    n->value);
+			return false;
+		}
+		return true;
 	case K_URL:
 		if (!cfg__get_string(ld, n, name, true, &j->u.http.url))
 			return false;
@@ -373,7 +333,7 @@ bad_percent:
 	case K_METHOD:
 		return cfg__get_word(ld, n, name, methods, COUNT(methods), &j->u.http.method);
 	case K_HEADERS:
-		return cfg__get_pairs(ld, n, name, header_name_problem, &j->u.http.headers,
+		return cfg__get_pairs(ld, n, name, cfg__header_name_problem, &j->u.http.headers,
 				 &j->u.http.nheaders);
 	case K_BODY:
 		return cfg__get_string(ld, n, name, false, &j->u.http.body);
@@ -422,9 +382,9 @@ bad_percent:
 	case K_EXPECT_ANSWER:
 		return cfg__get_string(ld, n, name, true, &j->u.dns.expect_answer);
 	case K_COMMAND:
-		return get_command(ld, n, &j->u.exec);
+		return cfg__get_command(ld, n, &j->u.exec.argv, &j->u.exec.argc);
 	case K_ENV:
-		return cfg__get_pairs(ld, n, name, env_name_problem, &j->u.exec.env, &j->u.exec.nenv);
+		return cfg__get_pairs(ld, n, name, cfg__env_name_problem, &j->u.exec.env, &j->u.exec.nenv);
 	case K_WORKDIR:
 		if (!cfg__get_string(ld, n, name, true, &j->u.exec.workdir))
 			return false;

@@ -199,3 +199,39 @@ bool cfg__get_pairs(struct load *ld, const struct node *n, const char *key,
 	*ret_n = n->nkids / 2;
 	return ok;
 }
+
+bool cfg__get_command(struct load *ld, const struct node *n, char ***ret_argv, size_t *ret_argc)
+{
+	char **argv;
+
+	if (n->kind != NODE_SEQ) {
+		ERR(ld, n, "\"command\": expected a list of arguments, such as [\"/usr/bin/du\", \"-s\", "
+			   "\"/var\"] (no shell is involved), not %s", cfg__kind_name(n));
+		return false;
+	}
+	if (!n->nkids) {
+		ERR(ld, n, "\"command\": the list is empty: give the program and its arguments");
+		return false;
+	}
+	argv = cfg__alloc(&ld->cfg->arena, (n->nkids + 1) * sizeof *argv);
+	if (!argv)
+		return false;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct node *a = n->kids[i];
+
+		if (a->kind != NODE_SCALAR) {
+			ERR(ld, a, "\"command\": each argument must be a string, not %s", cfg__kind_name(a));
+			return false;
+		}
+		if (!(argv[i] = cfg__keep(ld, a->value)))
+			return false;
+	}
+	if (!*argv[0]) {
+		ERR(ld, n->kids[0], "\"command\": the program name is empty");
+		return false;
+	}
+	argv[n->nkids] = NULL;
+	*ret_argv = argv;
+	*ret_argc = n->nkids;
+	return true;
+}

@@ -43,6 +43,8 @@ static int load_file(struct load *ld, const char *path, bool main)
 		return -ENOMEM;
 	ld->ctx.file = name;
 	ld->ctx.job = NULL;
+	if (main) /* until it is read: then jobs' `notify` are not checked */
+		ld->notifiers_bad = true;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		cfg__error_at(&ld->ctx, 0, 0, "cannot open: %s", strerror(errno));
@@ -142,7 +144,8 @@ static int load_dir(struct load *ld, const char *dir)
 
 /* ---- the API ------------------------------------------------------------ */
 
-static struct load *load_begin(struct cfg_errors *errs)
+/* check_notify: whether jobs' `notify` must name notifiers of the main file. */
+static struct load *load_begin(struct cfg_errors *errs, bool check_notify)
 {
 	struct load *ld = calloc(1, sizeof *ld);
 
@@ -156,6 +159,7 @@ static struct load *load_begin(struct cfg_errors *errs)
 	if (errs)
 		memset(errs, 0, sizeof *errs);
 	ld->ctx.errs = errs;
+	ld->check_notify = check_notify;
 	return ld;
 }
 
@@ -168,6 +172,7 @@ static int load_end(struct load *ld, int err, struct config **ret)
 		err = -EINVAL;
 	cfg__arena_free(&ld->main_tree);
 	cfg__arena_free(&ld->ctx.arena);
+	free(ld->notifier_names);
 	free(ld);
 	free(c->names);
 	c->names = NULL;
@@ -183,7 +188,7 @@ static int load_end(struct load *ld, int err, struct config **ret)
 int config_load(const char *main_file, const char *const *dirs, size_t ndirs,
 		struct config **ret, struct cfg_errors *errs)
 {
-	struct load *ld = load_begin(errs);
+	struct load *ld = load_begin(errs, true);
 	int err = 0;
 
 	*ret = NULL;
@@ -199,7 +204,7 @@ int config_load(const char *main_file, const char *const *dirs, size_t ndirs,
 int config_load_files(const char *const *files, size_t nfiles, struct config **ret,
 		      struct cfg_errors *errs)
 {
-	struct load *ld = load_begin(errs);
+	struct load *ld = load_begin(errs, true);
 	int err = 0;
 
 	*ret = NULL;
@@ -213,7 +218,7 @@ int config_load_files(const char *const *files, size_t nfiles, struct config **r
 int config_load_buffer(const char *name, const char *data, size_t len, struct config **ret,
 		       struct cfg_errors *errs)
 {
-	struct load *ld = load_begin(errs);
+	struct load *ld = load_begin(errs, false);
 	const char *kept;
 	int err;
 
@@ -242,6 +247,7 @@ void config_free(struct config *cfg)
 		return;
 	cfg__arena_free(&c->arena);
 	free(c->pub.jobs);
+	free(c->pub.notifiers);
 	free(c->pub.files);
 	free(c->names);
 	free(c);

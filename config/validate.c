@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * validate.c: one document of a job file walked and checked, key by key
- * (the keys themselves are config.c's, the `fleet` section fleet.c's), and
- * the errors it reports.
+ * (the keys themselves are config.c's, the `fleet` section fleet.c's, the
+ * `notifiers` section notify.c's), and the errors it reports.
  *
  * A job's value for a key comes from the job, else from its file's
  * `defaults`, else from the main file's `defaults`, else from the
@@ -483,12 +483,15 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 	struct node *root = NULL;
 	struct defaults file_defaults;
 	const struct node *defaults = NULL, *jobs = NULL, *metrics = NULL;
-	const struct node *fleet_key = NULL, *fleet = NULL;
+	const struct node *fleet_key = NULL, *fleet = NULL, *notifiers_key = NULL, *notifiers = NULL;
 	int err;
 
 	ld->ctx.file = name;
-	if (main)
+	if (main) {
 		ld->main_file = name;
+		/* Unless the document can be read, jobs' `notify` are not checked (no cascade). */
+		ld->notifiers_bad = true;
+	}
 	ld->ctx.job = NULL;
 	memset(&file_defaults, 0, sizeof file_defaults);
 	err = cfg__parse_tree(&ld->ctx, data, len, &root);
@@ -496,7 +499,11 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 		cfg__arena_free(&ld->ctx.arena);
 		return err;
 	}
-	if (err < 0 || !root)
+	if (err < 0)
+		goto out;
+	if (main && (!root || root->kind == NODE_MAP))
+		ld->notifiers_bad = false;
+	if (!root)
 		goto out;
 	if (root->kind != NODE_MAP) {
 		ERR(ld, root, "the file must be a mapping with \"jobs:\" (and optionally \"defaults:\" "
@@ -518,6 +525,9 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 		} else if (!strcmp(k->value, "fleet")) {
 			fleet_key = k;
 			fleet = v;
+		} else if (!strcmp(k->value, "notifiers")) {
+			notifiers_key = k;
+			notifiers = v;
 		} else {
 			const char *hint = cfg__top_key_hint(k->value);
 
@@ -528,9 +538,12 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 					   "\"jobs:\" or in \"defaults:\"", k->value);
 			else
 				ERR(ld, k, "unknown key \"%s\" (the top level has jobs, defaults, "
-					   "metrics and fleet)", k->value);
+					   "metrics, fleet and notifiers)", k->value);
 		}
 	}
+	/* The notifiers first: `notify` in defaults and jobs names them. */
+	if (notifiers)
+		cfg__read_notifiers(ld, notifiers_key, notifiers, main);
 	if (defaults)
 		read_defaults(ld, defaults, main ? &ld->global : &file_defaults);
 	if (metrics)

@@ -296,6 +296,161 @@ const char *cfg__check_endpoint(const char *url)
 	return problem;
 }
 
+/* Whether the len bytes at s are [A-Za-z_][A-Za-z0-9_]*. */
+static bool env_name_ok(const char *s, size_t len)
+{
+	if (!len || (*s >= '0' && *s <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!(s[i] == '_' || isalnum((unsigned char)s[i])) || (unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
+}
+
+const char *cfg__check_smtp_url(const char *url)
+{
+	const char *auth = strstr(url, "://"), *end, *problem = NULL;
+	CURLU *u;
+	char *host = NULL, *port = NULL;
+	CURLUcode pr;
+	uint64_t p;
+
+	if (strncmp(url, "smtp://", 7) != 0 && strncmp(url, "smtps://", 8) != 0)
+		return "the URL must start with smtp:// (STARTTLS when the server offers it) or "
+		       "smtps://";
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	if (memchr(auth, '@', (size_t)(end - auth)))
+		return "the URL has no user name or password: they go in \"username\" and "
+		       "\"password\"";
+	if (*end == '/')
+		return "the URL has no path, not even \"/\" (smtp://HOST[:PORT])";
+	if (*end)
+		return "the URL has no query or fragment (smtp://HOST[:PORT])";
+	u = curl_url();
+	if (!u)
+		return "out of memory";
+	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
+		problem = "not a valid URL (expected smtp://HOST[:PORT] or smtps://HOST[:PORT])";
+	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
+		 (host[0] != '[' && !host_name_ok(host, strlen(host))))
+		problem = "not a valid host name or address (expected smtp://HOST[:PORT])";
+	else if ((pr = curl_url_get(u, CURLUPART_PORT, &port, 0)) != CURLUE_OK &&
+		 pr != CURLUE_NO_PORT)
+		problem = "not a valid port (expected smtp://HOST[:PORT])";
+	else if (port && (cfg__parse_uint(port, 65535, &p) < 0 || p == 0))
+		problem = "the port must be a number from 1 to 65535";
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return problem;
+}
+
+/* The characters of an unquoted local part besides letters, digits and dots (RFC 5322 atext). */
+#define ATEXT "!#$%&'*+-/=?^_`{|}~"
+
+/* What is wrong with local@domain (len bytes at a), or NULL. */
+static const char *addr_spec_problem(const char *a, size_t len)
+{
+	const char *at = memrchr(a, '@', len);
+	size_t local, domain;
+
+	if (!at)
+		return "not a mail address: expected local@domain, or \"Name <local@domain>\"";
+	local = (size_t)(at - a);
+	domain = len - local - 1;
+	if (!local || local > 64)
+		return "the part before \"@\" must be 1 to 64 characters";
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)a[i];
+
+		if (c == '.' ? i == 0 || i == local - 1 || a[i - 1] == '.' :
+			       c >= 0x80 || !(isalnum(c) || strchr(ATEXT, c)))
+			return "the part before \"@\" has a character that needs quoting (letters, "
+			       "digits, dots between them and !#$%&'*+-/=?^_`{|}~ only)";
+	}
+	if (!domain || !host_name_ok(at + 1, domain) || at[domain] == '.')
+		return "the part after \"@\" is not a host name";
+	if (len > 254)
+		return "an address is at most 254 characters";
+	return NULL;
+}
+
+const char *cfg__address_problem(const char *text)
+{
+	const char *lt = strchr(text, '<'), *gt = strchr(text, '>');
+	size_t len = strlen(text);
+
+	for (const char *p = text; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "a control character in an address";
+	if (strpbrk(text, ",;"))
+		return "more than one address: give one";
+	if (!lt && !gt) {
+		if (strchr(text, ' '))
+			return "not a mail address: expected local@domain, or \"Name <local@domain>\"";
+		return addr_spec_problem(text, len);
+	}
+	if (!lt || !gt || gt < lt || gt != text + len - 1 || strchr(lt + 1, '<'))
+		return "expected \"Name <local@domain>\": one \"<\", then the address, then \">\" "
+		       "at the end";
+	for (const char *p = text; p < lt; p++)
+		if ((unsigned char)*p >= 0x80)
+			return "the name before \"<\" is not ASCII (it would need MIME encoding)";
+	return addr_spec_problem(lt + 1, (size_t)(gt - lt - 1));
+}
+
+const char *cfg__expansion_problem(const char *text, char *buf, size_t size)
+{
+	static const char want[] = "expected ${env:NAME} or ${file:/PATH}";
+
+	for (const char *p = strstr(text, "${"); p; p = strstr(p, "${")) {
+		const char *end = strchr(p + 2, '}');
+		int n;
+
+		if (!end) {
+			snprintf(buf, size, "a \"${\" has no closing \"}\" (%s)", want);
+			return buf;
+		}
+		n = end + 1 - p > 64 ? 64 : (int)(end + 1 - p);
+		if (strncmp(p + 2, "env:", 4) == 0) {
+			if (!env_name_ok(p + 6, (size_t)(end - p - 6))) {
+				snprintf(buf, size, "\"%.*s\": not an environment variable name "
+					 "([A-Za-z_][A-Za-z0-9_]*) after \"env:\"", n, p);
+				return buf;
+			}
+		} else if (strncmp(p + 2, "file:", 5) == 0) {
+			if (p[7] != '/') {
+				snprintf(buf, size, "\"%.*s\": the path after \"file:\" must be absolute",
+					 n, p);
+				return buf;
+			}
+		} else {
+			snprintf(buf, size, "\"%.*s\": %s", n, p, want);
+			return buf;
+		}
+		p = end + 1;
+	}
+	return NULL;
+}
+
+const char *cfg__header_name_problem(const char *name)
+{
+	if (!*name)
+		return "is not a header name";
+	for (const char *p = name; *p; p++)
+		if (*p <= ' ' || *p >= 127 || strchr("()<>@,;:\\\"/[]?={}", *p))
+			return "is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)";
+	return NULL;
+}
+
+const char *cfg__env_name_problem(const char *name)
+{
+	if (!env_name_ok(name, strlen(name)))
+		return "is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)";
+	return NULL;
+}
+
 bool cfg__name_ok(const char *name)
 {
 	size_t len = strlen(name);

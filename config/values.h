@@ -29,6 +29,29 @@ const char *cfg__check_url(const char *url);
  * what is wrong.
  */
 const char *cfg__check_endpoint(const char *url);
+/*
+ * NULL if url is an SMTP server's: smtp:// or smtps://, a host and an
+ * optional port, and nothing after them (no user name, path, query or
+ * fragment); else what is wrong.
+ */
+const char *cfg__check_smtp_url(const char *url);
+/*
+ * NULL if text is one mail address, local@domain or "Display Name
+ * <local@domain>" (ASCII, an unquoted local part, a host name as the
+ * domain); else what is wrong.
+ */
+const char *cfg__address_problem(const char *text);
+/*
+ * NULL if every "${" in text starts ${env:NAME} or ${file:/PATH}; else
+ * what is wrong, written into buf (size bytes), which is returned. The
+ * message quotes the bad ${...} only, never the rest of the text (it may
+ * be a secret).
+ */
+const char *cfg__expansion_problem(const char *text, char *buf, size_t size);
+/* NULL if name is an HTTP header name (an RFC 9110 token), else what is wrong. */
+const char *cfg__header_name_problem(const char *name);
+/* NULL if name is an environment variable name ([A-Za-z_][A-Za-z0-9_]*), else what is wrong. */
+const char *cfg__env_name_problem(const char *name);
 /* A job name: [A-Za-z0-9_.-]{1,64}. */
 bool cfg__name_ok(const char *name);
 /* The index of word in list (n words), or -1. */

@@ -159,6 +159,16 @@ char *persist_job_yaml(const struct job *j)
 	fprintf(f, "    enabled: %s\n", j->enabled ? "true" : "false");
 	if (j->exclusive)
 		fprintf(f, "    exclusive: true\n");
+	if (j->nnotify) {
+		fputs("    notify: [", f);
+		for (size_t i = 0; i < j->nnotify; i++) {
+			fputs(i ? ", " : "", f);
+			put_str(f, j->notify[i]);
+		}
+		fputs("]\n", f);
+	}
+	if (j->notify_repeat_ms)
+		put_key_duration(f, "notify_repeat", j->notify_repeat_ms);
 	put_type_keys(f, j);
 	if (ferror(f) | fclose(f)) {
 		free(text);
