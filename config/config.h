@@ -218,13 +218,24 @@ struct cfg_errors {
 int config_load(const char *main_file, const char *const *dirs, size_t ndirs,
 		struct config **ret, struct cfg_errors *errs);
 
-/* The same for a list of files, all read as drop-ins of the first (coctl check). */
+/*
+ * The same for a list of files, all read as drop-ins of the first (coctl check).
+ *
+ * Both check that each name of a job's `notify` (and of a `defaults`'
+ * one) is one of the main file's notifiers, at the name's position.
+ */
 int config_load_files(const char *const *files, size_t nfiles, struct config **ret,
 		      struct cfg_errors *errs);
 
 /*
  * Parses one file's contents from memory; name is what the errors call it.
- * For coctl add and for the fuzzer.
+ * For coctl add, for fleet jobs arriving from etcd and for the fuzzer.
+ *
+ * Unlike config_load and config_load_files, it does not check that each
+ * name of a job's `notify` is one of the notifiers: such a buffer has no
+ * `notifiers:` section of its own (one that it has anyway is read, but
+ * not used for the check), and the daemon checks the names against its
+ * running configuration.
  */
 int config_load_buffer(const char *name, const char *data, size_t len,
 		       struct config **ret, struct cfg_errors *errs);
