@@ -292,7 +292,8 @@ static void renew(struct fleet *f)
 	f->last_ok_sent_mono = sent;
 	f->last_renewal_wall = sup_wall_ms();
 	f->renewals++;
-	if (strcmp(f->state, "joined") != 0)
+	/* A daemon waiting for its name renews its lease too: it stays waiting. */
+	if (f->joined && strcmp(f->state, "joined") != 0)
 		set_state(f, "joined");
 	if (!f->exclusive_ok) {
 		/* The lease lived through the outage: exclusive jobs may run again. */
@@ -405,11 +406,15 @@ static bool member_put(struct fleet *f, const char *name, const struct etcd_kv *
 			return false;
 		}
 		fresh.hash = fleet__hash(name);
-		fresh.self = strcmp(name, f->cfg.member) == 0;
 		f->members[f->nmembers++] = fresh;
 		qsort(f->members, f->nmembers, sizeof *f->members, member_cmp);
 		m = member_find(f, name);
 	}
+	/*
+	 * This daemon's key only if under its lease: while another daemon
+	 * holds the name, that one is another member, not this one.
+	 */
+	m->self = strcmp(name, f->cfg.member) == 0 && f->lease && kv->lease == f->lease;
 	free(m->version);
 	free(m->metrics);
 	m->version = dup_or_null(version);
