@@ -314,12 +314,15 @@ DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 man-db \
         libc-ares-dev libjansson-dev clang libclang-rt-14-dev
 # Fleet mode's tests and benchmarks run a real etcd cluster on loopback.
 DEB_PACKAGES += etcd-server etcd-client
+# Notifications' tests: a real Alertmanager (and amtool), an SMTP server.
+DEB_PACKAGES += prometheus-alertmanager python3-aiosmtpd
 
 # Packages installed for the tests and benchmarks only whose Debian
 # packages enable and start a system service (nginx on port 80, prometheus
 # on 9090): when `make deps` is what installed them, their services are
 # disabled and stopped again. PACKAGE:SERVICE pairs.
-DEB_TEST_SERVICES := nginx-light:nginx prometheus:prometheus etcd-server:etcd
+DEB_TEST_SERVICES := nginx-light:nginx prometheus:prometheus etcd-server:etcd \
+        prometheus-alertmanager:prometheus-alertmanager
 
 deps:
 	@if dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | grep -qv '^install ok installed$$' || \

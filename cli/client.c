@@ -265,7 +265,7 @@ int reply_status(json_t *reply)
 	fprintf(stderr, "coctl: %s\n", jstr(reply, "error", "the daemon says the command failed"));
 	json_array_foreach(errors, i, e)
 		fprintf(stderr, "%s\n", json_string_value(e));
-	if (strcmp(code, "no_such_job") == 0)
+	if (strcmp(code, "no_such_job") == 0 || strcmp(code, "not_found") == 0)
 		return EXIT_NO_JOB;
 	if (strcmp(code, "unknown_command") == 0 || strcmp(code, "unsupported_version") == 0)
 		fputs("coctl: coctl and coro-runnerd differ in version? "

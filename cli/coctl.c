@@ -36,6 +36,7 @@ static const struct command commands[] = {
 	{ "check",  "validate configuration files, offline (like nginx -t)", cmd_check },
 	{ "stats",  "show the daemon's figures",                             cmd_stats },
 	{ "fleet",  "show the fleet: its members, its jobs, who runs each",  cmd_fleet },
+	{ "notify", "list the notifiers, or send a test event through one",  cmd_notify },
 	{ "help",   "show this help, or a command's",                        cmd_help },
 };
 

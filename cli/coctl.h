@@ -177,5 +177,6 @@ int cmd_run(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
+int cmd_notify(int argc, char **argv);
 
 #endif

@@ -145,6 +145,34 @@ static const char *mark(const char *result, bool utf8)
 }
 
 /* The last results as marks and their durations as a sparkline. */
+/* "    Notify: am, hook (again every 4h); last: down to am, delivered 2m ago". */
+static void print_notify(json_t *job, long long now)
+{
+	json_t *names = json_object_get(job, "notify"), *last = json_object_get(job, "notification");
+	json_t *v;
+	char a[64], b[64];
+	size_t i;
+
+	if (!json_array_size(names) && !json_is_object(last))
+		return;
+	printf("    Notify: ");
+	json_array_foreach(names, i, v)
+		printf("%s%s", i ? ", " : "", json_string_value(v) ? json_string_value(v) : "?");
+	if (!json_array_size(names))
+		printf("nobody");
+	if (jint(job, "notify_repeat_ms", 0) > 0)
+		printf(" (a down again every %s)",
+		       fmt_duration_us((unsigned long long)jint(job, "notify_repeat_ms", 0) * 1000, a,
+				       sizeof a));
+	if (json_is_object(last) && json_is_string(json_object_get(last, "event"))) {
+		printf("; last: %s to %s, %s %s", jstr(last, "event", "?"), jstr(last, "notifier", "?"),
+		       jstr(last, "outcome", "?"), fmt_relative(jint(last, "at_ms", 0), now, b, sizeof b));
+		if (json_is_string(json_object_get(last, "error")))
+			printf(": %s", jstr(last, "error", ""));
+	}
+	putchar('\n');
+}
+
 static void print_history(json_t *hist, bool utf8)
 {
 	static const char *const bars[] = { "\u2581", "\u2582", "\u2583", "\u2584",
@@ -213,6 +241,7 @@ static void print_status(json_t *job, long long now, bool utf8)
 	}
 	if (jbool(job, "exclusive"))
 		printf(" Exclusive: yes\n");
+	print_notify(job, now);
 	if (json_is_object(last)) {
 		printf("      Last: %s in %s, %s", jstr(last, "result", "?"),
 		       fmt_duration_us((unsigned long long)jint(last, "duration_us", 0), a, sizeof a),

@@ -158,7 +158,8 @@ static void deliver_batch(struct notifier *nf)
 	snprintf(nf->last_error, sizeof nf->last_error, "%s", err);
 	delay = backoff_ms(nf->fails);
 	nf->next_try_mono = sup_mono_ms() + delay;
-	config_format_duration(delay / 100 * 100, wait, sizeof wait);
+	snprintf(wait, sizeof wait, "%llu.%llus", (unsigned long long)(delay / 1000),
+		 (unsigned long long)(delay % 1000 / 100));
 	if (k > LOG_EACH_MAX) {
 		log_notifier(LOG_WARNING, nf->cfg.name, NULL,
 			     "notify %s: %zu events (the first for job %s) not delivered, attempt %u: "
