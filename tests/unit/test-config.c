@@ -19,6 +19,10 @@
 /* A valid job to build bad ones around. */
 #define JOB "jobs:\n  - name: j\n    type: exec\n    command: [/bin/true]\n    every: 10s\n"
 
+/* The same for notifiers: an item of `notifiers:` holding a valid email notifier, not closed. */
+#define MAIL "notifiers:\n  - {name: m, type: email, smtp: \"smtp://a\", from: a@b.c, to: c@d.e"
+#define NFS "notifiers:\n  - "
+
 static const struct {
 	const char *yaml;
 	const char *message; /* the first error, exactly */
@@ -116,6 +120,57 @@ static const struct {
 	{ JOB "    exclusive: maybe\n", "t.yaml:6:16: job \"j\": \"exclusive\": expected true or false, not \"maybe\"" },
 	{ "defaults:\n  exclusive: [x]\n", "t.yaml:2:14: defaults: \"exclusive\": expected true or false, not a list" },
 	{ JOB "    exclusiv: true\n", "t.yaml:6:5: job \"j\": unknown key \"exclusiv\" (did you mean \"exclusive\"?)" },
+	/* notifiers: keys */
+	{ MAIL ", url: \"http://x/\"}\n", "t.yaml:2:70: notifier \"m\": \"url\" is for alertmanager and webhook notifiers" },
+	{ NFS "{name: x, type: exec, command: [x], tls_verify: no}\n", "t.yaml:2:41: notifier \"x\": \"tls_verify\" is for alertmanager, webhook and email notifiers" },
+	{ MAIL ", tls_verfy: no}\n", "t.yaml:2:70: notifier \"m\": unknown key \"tls_verfy\" (did you mean \"tls_verify\"?)" },
+	{ NFS "{name: x, type: exec, command: [x], foo: 1}\n", "t.yaml:2:41: notifier \"x\": unknown key \"foo\" (an exec notifier has name, type, timeout, queue and command)" },
+	{ NFS "{name: x, type: webhok, url: \"http://x/\"}\n", "t.yaml:2:21: notifier \"x\": unknown notifier type \"webhok\" (did you mean \"webhook\"?)" },
+	{ NFS "{name: x, type: pager}\n", "t.yaml:2:21: notifier \"x\": unknown notifier type \"pager\" (expected alertmanager, webhook, email or exec)" },
+	{ NFS "{name: x, url: \"http://x/\"}\n", "t.yaml:2:5: notifier \"x\": \"type\" is missing (expected alertmanager, webhook, email or exec)" },
+	{ NFS "{type: exec, command: [x]}\n", "t.yaml:2:5: notifier \"#1\": \"name\" is missing" },
+	{ NFS "{name: \"a/b\", type: exec, command: [x]}\n", "t.yaml:2:12: notifier \"#1\": \"name\": \"a/b\" is not a notifier name (1 to 64 letters, digits, \"_\", \".\" or \"-\")" },
+	{ NFS "{name: x, type: alertmanager}\n", "t.yaml:2:5: notifier \"x\": \"url\" is missing (an alertmanager notifier needs it)" },
+	{ NFS "{name: x, type: email, from: a@b.c, to: c@d.e}\n", "t.yaml:2:5: notifier \"x\": \"smtp\" is missing (an email notifier needs it)" },
+	{ NFS "{name: x, type: exec}\n", "t.yaml:2:5: notifier \"x\": \"command\" is missing (an exec notifier needs it)" },
+	{ NFS "{name: x, type: exec, command: [x]}\n  - {name: x, type: exec, command: [y]}\n", "t.yaml:3:12: notifier \"x\": defined twice: here and at t.yaml:2:5" },
+	{ NFS "just a string\n", "t.yaml:2:5: notifiers: item 1: expected a notifier (a mapping with name, type, ...), not a value" },
+	{ "notifiers: {name: x}\n", "t.yaml:1:12: \"notifiers\": expected a list of notifiers (items starting with \"- \"), not a mapping" },
+	{ "notifers: []\n", "t.yaml:1:1: unknown key \"notifers\" (did you mean \"notifiers\"?)" },
+	/* notifiers: values */
+	{ NFS "{name: x, type: exec, command: x}\n", "t.yaml:2:36: notifier \"x\": \"command\": expected a list of arguments, such as [\"/usr/bin/du\", \"-s\", \"/var\"] (no shell is involved), not a value" },
+	{ NFS "{name: x, type: exec, command: [x], timeout: 10ms}\n", "t.yaml:2:50: notifier \"x\": \"timeout\": 10ms is too short (at least 100ms)" },
+	{ NFS "{name: x, type: exec, command: [x], timeout: 10m}\n", "t.yaml:2:50: notifier \"x\": \"timeout\": 10m is too long (at most 5m)" },
+	{ NFS "{name: x, type: exec, command: [x], queue: 0}\n", "t.yaml:2:48: notifier \"x\": \"queue\": expected a whole number from 1 to 1000000, not \"0\"" },
+	{ NFS "{name: x, type: webhook, url: \"ftp://x/\"}\n", "t.yaml:2:35: notifier \"x\": \"url\": \"ftp://x/\": the URL must start with http:// or https://" },
+	{ NFS "{name: x, type: webhook, url: \"http://x/\", headers: {\"a b\": c}}\n", "t.yaml:2:58: notifier \"x\": \"headers\": \"a b\" is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)" },
+	{ NFS "{name: x, type: webhook, url: \"http://x/\", headers: {A: \"a\\nb\"}}\n", "t.yaml:2:61: notifier \"x\": \"headers\": the value of \"A\" must be one line" },
+	{ MAIL ", username: u}\n", "t.yaml:2:70: notifier \"m\": \"username\" without \"password\": SMTP AUTH needs both" },
+	{ NFS "{name: m, type: email, smtp: \"http://a\", from: a@b.c, to: c@d.e}\n", "t.yaml:2:34: notifier \"m\": \"smtp\": \"http://a\": the URL must start with smtp:// (STARTTLS when the server offers it) or smtps://" },
+	{ NFS "{name: m, type: email, smtp: \"smtp://u:p@a\", from: a@b.c, to: c@d.e}\n", "t.yaml:2:34: notifier \"m\": \"smtp\": \"smtp://u:p@a\": the URL has no user name or password: they go in \"username\" and \"password\"" },
+	{ NFS "{name: m, type: email, smtp: \"smtps://a:465/x\", from: a@b.c, to: c@d.e}\n", "t.yaml:2:34: notifier \"m\": \"smtp\": \"smtps://a:465/x\": the URL has no path, not even \"/\" (smtp://HOST[:PORT])" },
+	{ NFS "{name: m, type: email, smtp: \"smtp://a:0\", from: a@b.c, to: c@d.e}\n", "t.yaml:2:34: notifier \"m\": \"smtp\": \"smtp://a:0\": the port must be a number from 1 to 65535" },
+	{ NFS "{name: m, type: email, smtp: \"smtp://a\", from: \"a b\", to: c@d.e}\n", "t.yaml:2:52: notifier \"m\": \"from\": \"a b\": not a mail address: expected local@domain, or \"Name <local@domain>\"" },
+	{ NFS "{name: m, type: email, smtp: \"smtp://a\", from: \"A <a@b.c\", to: c@d.e}\n", "t.yaml:2:52: notifier \"m\": \"from\": \"A <a@b.c\": expected \"Name <local@domain>\": one \"<\", then the address, then \">\" at the end" },
+	{ NFS "{name: m, type: email, smtp: \"smtp://a\", from: a@b.c, to: []}\n", "t.yaml:2:63: notifier \"m\": \"to\": the list is empty: give at least one address" },
+	{ NFS "{name: m, type: email, smtp: \"smtp://a\", from: a@b.c, to: [\"c@d.e, f@g.h\"]}\n", "t.yaml:2:64: notifier \"m\": \"to\": \"c@d.e, f@g.h\": more than one address: give one" },
+	{ NFS "{name: m, type: email, smtp: \"smtp://a\", from: a@b.c, to: [\"c..d@e\"]}\n", "t.yaml:2:64: notifier \"m\": \"to\": \"c..d@e\": the part before \"@\" has a character that needs quoting (letters, digits, dots between them and !#$%&'*+-/=?^_`{|}~ only)" },
+	/* ${env:NAME} and ${file:/PATH}: the form only; a message quotes the ${...}, never the rest */
+	{ NFS "{name: x, type: webhook, url: \"http://x/\", headers: {A: \"${HOME}\"}}\n", "t.yaml:2:61: notifier \"x\": \"headers\": the value of \"A\": \"${HOME}\": expected ${env:NAME} or ${file:/PATH}" },
+	{ NFS "{name: x, type: webhook, url: \"http://x/\", headers: {A: \"${env:1X}\"}}\n", "t.yaml:2:61: notifier \"x\": \"headers\": the value of \"A\": \"${env:1X}\": not an environment variable name ([A-Za-z_][A-Za-z0-9_]*) after \"env:\"" },
+	{ NFS "{name: x, type: webhook, url: \"http://x/\", headers: {A: \"${file:pw}\"}}\n", "t.yaml:2:61: notifier \"x\": \"headers\": the value of \"A\": \"${file:pw}\": the path after \"file:\" must be absolute" },
+	{ NFS "{name: x, type: webhook, url: \"http://x/\", headers: {A: \"secret ${env:T\"}}\n", "t.yaml:2:61: notifier \"x\": \"headers\": the value of \"A\": a \"${\" has no closing \"}\" (expected ${env:NAME} or ${file:/PATH})" },
+	{ MAIL ", username: u, password: \"s3cret${env:}\"}\n", "t.yaml:2:93: notifier \"m\": \"password\": \"${env:}\": not an environment variable name ([A-Za-z_][A-Za-z0-9_]*) after \"env:\"" },
+	{ MAIL ", username: \"${USER}\", password: p}\n", "t.yaml:2:80: notifier \"m\": \"username\": \"${USER}\": expected ${env:NAME} or ${file:/PATH}" },
+	/* a job's notify and notify_repeat (unchecked names: config_load_buffer) */
+	{ JOB "    notify: [a, \"b c\"]\n", "t.yaml:6:17: job \"j\": \"notify\": \"b c\" is not a notifier name (1 to 64 letters, digits, \"_\", \".\" or \"-\")" },
+	{ JOB "    notify: [a, b, a]\n", "t.yaml:6:20: job \"j\": \"notify\": \"a\" is listed twice" },
+	{ JOB "    notify: {a: b}\n", "t.yaml:6:13: job \"j\": \"notify\": expected a notifier's name or a list of them, not a mapping" },
+	{ JOB "    notify: [[a]]\n", "t.yaml:6:14: job \"j\": \"notify\": each item must be a notifier's name, not a list" },
+	{ JOB "    notify:\n", "t.yaml:6:12: job \"j\": \"notify\": expected a notifier's name, or [] for none" },
+	{ JOB "    notify_repeat: 30s\n", "t.yaml:6:20: job \"j\": \"notify_repeat\": 30s is too short (at least 1m, or 0s for never)" },
+	{ JOB "    notfy: [a]\n", "t.yaml:6:5: job \"j\": unknown key \"notfy\" (did you mean \"notify\"?)" },
+	{ "defaults:\n  notify_repeat: [1m]\n", "t.yaml:2:18: defaults: \"notify_repeat\": expected a duration such as 30s, not a list" },
 	/* hostile */
 	{ "a: &x [1]\nb: *x\n", "t.yaml:1:4: anchors (&x) are not supported: put shared settings in `defaults`" },
 	{ "jobs: [*nope]\n", "t.yaml:1:8: aliases (*nope) are not supported: put shared settings in `defaults`" },
@@ -568,4 +623,226 @@ TEST(exclusive_in_jobs_and_defaults)
 	}
 	config_free(cfg);
 	config_free(cfg2);
+}
+
+/* ---- notifiers ---------------------------------------------------------- */
+
+/* The four types with every key, as coro-runner.yaml(5) shows them, and jobs that name them. */
+#define NOTIFIERS \
+	"notifiers:\n" \
+	"  - name: am\n    type: alertmanager\n    url: http://127.0.0.1:9093\n" \
+	"  - name: ops-hook\n    type: webhook\n    url: https://hooks.example.org/coro\n" \
+	"    headers: {Authorization: \"Bearer ${env:HOOK_TOKEN}\", X-A: \"${file:/a}${env:B}\"}\n" \
+	"    tls_verify: false\n    timeout: 100ms\n    queue: 1000000\n" \
+	"  - name: mail\n    type: email\n    smtp: smtps://[::1]:465\n" \
+	"    from: \"Coro Runner <coro-runner@host.example>\"\n    to: ops@example.org\n" \
+	"    username: alerts\n    password: \"${file:/etc/coro-runner/smtp-password}\"\n" \
+	"    timeout: 5m\n" \
+	"  - name: page\n    type: exec\n    command: [\"/usr/local/bin/page-oncall\", \"-q\"]\n"
+
+/* Writes text to DIR/NAME, whose path goes in buf. */
+static const char *put_file(char *buf, size_t size, const char *dir, const char *name,
+			    const char *text)
+{
+	snprintf(buf, size, "%s/%s", dir, name);
+	write_file(buf, text);
+	return buf;
+}
+
+TEST(notifiers_of_each_type_and_jobs_naming_them)
+{
+	char dir[] = "/tmp/coro-config-XXXXXX", main_path[512], drop[512], cmd[600];
+	const char *files[2] = { main_path, drop };
+	const struct cfg_notifier *n;
+	const struct job *j;
+	struct config *cfg;
+	struct cfg_errors errs;
+
+	ASSERT(mkdtemp(dir));
+	put_file(main_path, sizeof main_path, dir, "jobs.yaml",
+		 NOTIFIERS "defaults:\n  every: 1m\n  notify: [am]\n"
+		 "jobs:\n  - {name: a, type: exec, command: [x]}\n"
+		 "  - {name: b, type: exec, command: [x], notify: [], notify_repeat: 4h}\n"
+		 "  - {name: c, type: exec, command: [x], notify: [mail, ops-hook, page]}\n");
+	put_file(drop, sizeof drop, dir, "10-more.yaml",
+		 "defaults:\n  notify_repeat: 1m\njobs:\n  - {name: d, type: exec, command: [x], notify: page}\n");
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), 0);
+	ASSERT_EQ(errs.n, 0);
+	ASSERT_EQ(cfg->nnotifiers, 4);
+
+	n = config_find_notifier(cfg, "am");
+	ASSERT(n == &cfg->notifiers[0]);
+	ASSERT_EQ(n->type, NOTIFIER_ALERTMANAGER);
+	ASSERT_STR_EQ(notifier_type_name(n->type), "alertmanager");
+	ASSERT_STR_EQ(n->url, "http://127.0.0.1:9093");
+	ASSERT(n->tls_verify && !n->nheaders); /* the built-in defaults */
+	ASSERT_EQ(n->timeout_ms, CFG_NOTIFY_TIMEOUT_DEFAULT_MS);
+	ASSERT_EQ(n->queue, CFG_NOTIFY_QUEUE_DEFAULT);
+	ASSERT_STR_EQ(n->where.file, main_path);
+	ASSERT(n->where.line == 2 && n->where.column == 5);
+
+	n = config_find_notifier(cfg, "ops-hook");
+	ASSERT_EQ(n->type, NOTIFIER_WEBHOOK);
+	ASSERT_EQ(n->nheaders, 2);
+	ASSERT_STR_EQ(n->headers[0].key, "Authorization");
+	ASSERT_STR_EQ(n->headers[0].value, "Bearer ${env:HOOK_TOKEN}"); /* kept as written */
+	ASSERT_STR_EQ(n->headers[1].value, "${file:/a}${env:B}");
+	ASSERT(!n->tls_verify);
+	ASSERT_EQ(n->timeout_ms, 100);
+	ASSERT_EQ(n->queue, CFG_NOTIFY_QUEUE_MAX);
+
+	n = config_find_notifier(cfg, "mail");
+	ASSERT_EQ(n->type, NOTIFIER_EMAIL);
+	ASSERT_STR_EQ(notifier_type_name(n->type), "email");
+	ASSERT_STR_EQ(n->smtp, "smtps://[::1]:465");
+	ASSERT_STR_EQ(n->from, "Coro Runner <coro-runner@host.example>");
+	ASSERT_EQ(n->nto, 1); /* one address is a list of one */
+	ASSERT_STR_EQ(n->to[0], "ops@example.org");
+	ASSERT_STR_EQ(n->username, "alerts");
+	ASSERT_STR_EQ(n->password, "${file:/etc/coro-runner/smtp-password}");
+	ASSERT(n->tls_verify && !n->url && !n->argv);
+	ASSERT_EQ(n->timeout_ms, 300000);
+
+	n = config_find_notifier(cfg, "page");
+	ASSERT_EQ(n->type, NOTIFIER_EXEC);
+	ASSERT_EQ(n->argc, 2);
+	ASSERT_STR_EQ(n->argv[0], "/usr/local/bin/page-oncall");
+	ASSERT(!n->argv[2]);
+	ASSERT_STR_EQ(notifier_type_name(n->type), "exec");
+	ASSERT(!config_find_notifier(cfg, "nope"));
+
+	j = config_find(cfg, "a"); /* the default's */
+	ASSERT_EQ(j->nnotify, 1);
+	ASSERT_STR_EQ(j->notify[0], "am");
+	ASSERT_EQ(j->notify_repeat_ms, 0);
+	j = config_find(cfg, "b"); /* [] overrides it */
+	ASSERT(!j->nnotify && !j->notify);
+	ASSERT_EQ(j->notify_repeat_ms, 4 * 3600000);
+	j = config_find(cfg, "c");
+	ASSERT_EQ(j->nnotify, 3);
+	ASSERT_STR_EQ(j->notify[0], "mail");
+	ASSERT_STR_EQ(j->notify[2], "page");
+	j = config_find(cfg, "d"); /* a name alone; its file's default under the main file's */
+	ASSERT_EQ(j->nnotify, 1);
+	ASSERT_STR_EQ(j->notify[0], "page");
+	ASSERT_EQ(j->notify_repeat_ms, 60000);
+	config_free(cfg);
+	cfg_errors_free(&errs);
+
+	/* No section: none. */
+	ASSERT_EQ(config_load_buffer("t.yaml", JOB, strlen(JOB), &cfg, &errs), 0);
+	ASSERT(!cfg->nnotifiers && !cfg->notifiers && !cfg->jobs[0].notify);
+	config_free(cfg);
+	cfg_errors_free(&errs);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(notify_names_are_checked_by_load_not_by_load_buffer)
+{
+	char dir[] = "/tmp/coro-config-XXXXXX", main_path[512], drop[512], want[1200], cmd[600];
+	const char *files[2] = { main_path, drop }, *dirs[1] = { dir };
+	const char *job = "jobs:\n  - {name: api, type: exec, command: [x], every: 1m, notify: [page, amm]}\n";
+	struct config *cfg;
+	struct cfg_errors errs;
+
+	ASSERT(mkdtemp(dir));
+	put_file(main_path, sizeof main_path, dir, "main.yml", NOTIFIERS); /* .yml: not a drop-in */
+	put_file(drop, sizeof drop, dir, "10-api.yaml", job);
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), -EINVAL);
+	ASSERT_EQ(errs.n, 1);
+	snprintf(want, sizeof want, "%s:2:69: job \"api\": notify: unknown notifier \"amm\" (did you "
+		 "mean \"am\"?)", drop);
+	ASSERT_STR_EQ(errs.v[0].text, want);
+	cfg_errors_free(&errs);
+	/* config_load: the same. */
+	ASSERT_EQ(config_load(main_path, dirs, 1, &cfg, &errs), -EINVAL);
+	ASSERT_EQ(errs.n, 1);
+	ASSERT_STR_EQ(errs.v[0].text, want);
+	cfg_errors_free(&errs);
+	/* Far from every name: the names are listed. */
+	put_file(drop, sizeof drop, dir, "10-api.yaml", "defaults:\n  notify: [zzzzzz]\n");
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), -EINVAL);
+	snprintf(want, sizeof want, "%s:2:12: defaults: notify: unknown notifier \"zzzzzz\" (expected "
+		 "one of am, mail, ops-hook, page)", drop);
+	ASSERT_STR_EQ(errs.v[0].text, want);
+	cfg_errors_free(&errs);
+	/* A main file without notifiers. */
+	put_file(main_path, sizeof main_path, dir, "main.yml", "defaults: {every: 1m}\n");
+	put_file(drop, sizeof drop, dir, "10-api.yaml", job);
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), -EINVAL);
+	ASSERT_EQ(errs.n, 2);
+	snprintf(want, sizeof want, "%s:2:63: job \"api\": notify: unknown notifier \"page\" (no "
+		 "notifiers are defined)", drop);
+	ASSERT_STR_EQ(errs.v[0].text, want);
+	cfg_errors_free(&errs);
+	/* A broken main file or section: its errors only, no unknown notifier after them. */
+	put_file(main_path, sizeof main_path, dir, "main.yml", "notifiers: {am: 1}\n");
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), -EINVAL);
+	ASSERT_EQ(errs.n, 1);
+	ASSERT(strstr(errs.v[0].text, "\"notifiers\": expected a list of notifiers"));
+	cfg_errors_free(&errs);
+	put_file(main_path, sizeof main_path, dir, "main.yml", "notifiers: [\n");
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), -EINVAL);
+	ASSERT_EQ(errs.n, 1);
+	ASSERT(strstr(errs.v[0].text, "invalid YAML"));
+	cfg_errors_free(&errs);
+	/* A notifier with a bad value is still a name jobs may give: one error, not two. */
+	put_file(main_path, sizeof main_path, dir, "main.yml",
+		 "notifiers:\n  - {name: page, type: exec, command: [x], queue: 0}\n"
+		 "  - {name: amm, type: webhook, url: \"http://x/\", tls_verify: maybe}\n");
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), -EINVAL);
+	ASSERT_EQ(errs.n, 2);
+	ASSERT(strstr(errs.v[0].text, "\"queue\""));
+	ASSERT(strstr(errs.v[1].text, "\"tls_verify\""));
+	cfg_errors_free(&errs);
+
+	/* config_load_buffer (coctl add, fleet jobs): names are not checked, the daemon does. */
+	ASSERT_EQ(config_load_buffer("add", job, strlen(job), &cfg, &errs), 0);
+	ASSERT_EQ(cfg->jobs[0].nnotify, 2);
+	ASSERT_STR_EQ(cfg->jobs[0].notify[1], "amm");
+	config_free(cfg);
+	cfg_errors_free(&errs);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(notifiers_only_in_the_main_file)
+{
+	char dir[] = "/tmp/coro-config-XXXXXX", main_path[512], drop[512], want[1200], cmd[600];
+	const char *files[2] = { main_path, drop };
+	struct config *cfg;
+	struct cfg_errors errs;
+
+	ASSERT(mkdtemp(dir));
+	put_file(main_path, sizeof main_path, dir, "jobs.yaml", JOB);
+	put_file(drop, sizeof drop, dir, "10-n.yaml", "# a drop-in\n" NOTIFIERS);
+	ASSERT_EQ(config_load_files(files, 2, &cfg, &errs), -EINVAL);
+	ASSERT_EQ(errs.n, 1);
+	snprintf(want, sizeof want, "%s:2:1: \"notifiers\" belongs in the main file (%s), not in a "
+		 "drop-in", drop, main_path);
+	ASSERT_STR_EQ(errs.v[0].text, want);
+	cfg_errors_free(&errs);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(notify_and_notify_repeat_do_not_count_in_equality)
+{
+	const char *yaml = NOTIFIERS "jobs:\n"
+			   "  - {name: a, type: exec, command: [x], every: 1m}\n"
+			   "  - {name: b, type: exec, command: [x], every: 1m, notify: [am, page], notify_repeat: 1h}\n";
+	struct config *cfg;
+	struct cfg_errors errs;
+	struct job x;
+
+	ASSERT_EQ(config_load_buffer("t.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+	cfg_errors_free(&errs);
+	x = *config_find(cfg, "b");
+	x.name = cfg->jobs[0].name; /* b as a, with notify and notify_repeat */
+	ASSERT(config_job_equal(&x, &cfg->jobs[0]));
+	ASSERT_EQ(config_job_hash(&x), config_job_hash(&cfg->jobs[0]));
+	x.every_ms++;
+	ASSERT(!config_job_equal(&x, &cfg->jobs[0]));
+	config_free(cfg);
 }
