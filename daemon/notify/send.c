@@ -457,12 +457,21 @@ static int run_command(struct notifier *nf, const struct nevent *e, char *err, s
 		probe_result_free(&p.result);
 		return -1;
 	}
-	if (p.result.output_len)
-		log_output(nf->cfg.name, p.result.output, p.result.output_len,
-			   p.result.output_truncated);
 	ret = p.result.ok ? 0 : -1;
-	if (!p.result.ok)
-		snprintf(err, err_size, "%s", p.result.error);
+	if (!p.result.ok) {
+		/* What the command said, for the failure's log line: its first line. */
+		size_t n = p.result.output_len;
+		const char *out = p.result.output;
+
+		if (out && n) {
+			const char *nl = memchr(out, '\n', n);
+
+			n = nl ? (size_t)(nl - out) : n;
+			snprintf(err, err_size, "%s: %.*s", p.result.error, (int)(n > 160 ? 160 : n), out);
+		} else {
+			snprintf(err, err_size, "%s", p.result.error);
+		}
+	}
 	probe_result_free(&p.result);
 	return ret;
 }
