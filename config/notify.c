@@ -187,7 +187,11 @@ static bool get_recipients(struct load *ld, const struct node *n, struct cfg_not
 	if (!nt->to)
 		return false;
 	for (size_t i = 0; i < count; i++) {
-		if (!get_address(ld, items[i], "to", &nt->to[nt->nto]))
+		if (items[i]->kind != NODE_SCALAR) {
+			ERR(ld, items[i], "\"to\": each address must be a string, not %s",
+			    cfg__kind_name(items[i]));
+			ok = false;
+		} else if (!get_address(ld, items[i], "to", &nt->to[nt->nto]))
 			ok = false;
 		else
 			nt->nto++;
