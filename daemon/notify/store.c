@@ -106,9 +106,9 @@ static const char *outcome_name(const char *s)
 
 static void load_job(struct notify *n, json_t *o)
 {
-	const char *name = NULL, *event = NULL, *notifier = NULL, *outcome = NULL, *error = NULL;
+	const char *name = NULL, *event = NULL, *notifier = NULL, *outcome = NULL;
 	json_int_t since = 0, repeat = 0, at = 0;
-	json_t *last = NULL;
+	json_t *last = NULL, *error = NULL;
 	struct njob *j;
 
 	if (json_unpack(o, "{s:s, s?I, s?I, s?o}", "name", &name, "down_since_ms", &since,
@@ -117,14 +117,15 @@ static void load_job(struct notify *n, json_t *o)
 		return;
 	j->down_since_ms = since;
 	j->last_repeat_ms = repeat;
-	if (last && json_unpack(last, "{s:s, s:s, s:s, s?I, s?s}", "event", &event, "notifier",
+	/* "error" is null when there was none (what job_json writes): not "s?s". */
+	if (last && json_unpack(last, "{s:s, s:s, s:s, s?I, s?o}", "event", &event, "notifier",
 				&notifier, "outcome", &outcome, "at_ms", &at, "error", &error) == 0 &&
 	    outcome_name(outcome)) {
 		j->has_last = true;
 		j->last_kind = strcmp(event, "up") == 0 ? NEV_UP : NEV_DOWN;
 		snprintf(j->last_notifier, sizeof j->last_notifier, "%s", notifier);
 		j->last_outcome = outcome_name(outcome);
-		j->last_error = error ? strdup(error) : NULL;
+		j->last_error = json_is_string(error) ? strdup(json_string_value(error)) : NULL;
 		j->last_at_ms = at;
 	}
 }
