@@ -245,7 +245,20 @@ static int transfer_error(struct xfer *x, CURLcode rc, const char *errbuf, char 
 		return -1;
 	}
 	if (rc != CURLE_OK) {
-		snprintf(err, err_size, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+		long os_errno = 0;
+
+		/*
+		 * libcurl says "Couldn't connect to server" for a refused, an
+		 * unreachable and a timed-out connect alike: the system's
+		 * reason tells them apart.
+		 */
+		if (rc == CURLE_COULDNT_CONNECT && x->nf->curl &&
+		    curl_easy_getinfo(x->nf->curl, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+		    os_errno > 0)
+			snprintf(err, err_size, "%s (%s)", *errbuf ? errbuf : curl_easy_strerror(rc),
+				 strerror((int)os_errno));
+		else
+			snprintf(err, err_size, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
 		return -1;
 	}
 	return 0;
