@@ -184,7 +184,41 @@ struct cfg_notifier {
 	struct cfg_where where;     /* the notifier's mapping */
 };
 
+/*
+ * `history:` (main file only): results and outages kept in SQLite (issue
+ * 15; daemon/history/). Absent: on, with the defaults below; `history: off`
+ * (or false): none.
+ */
+#define CFG_HISTORY_RAW_DEFAULT 100u          /* results kept per job */
+#define CFG_HISTORY_RAW_MAX 100000u
+#define CFG_HISTORY_HOURLY_DEFAULT_MS (30ull * 86400000)
+#define CFG_HISTORY_DAILY_DEFAULT_MS (400ull * 86400000)
+#define CFG_HISTORY_EVENTS_DEFAULT_MS (400ull * 86400000)
+
+struct cfg_history {
+	bool enabled;               /* false: `history: off` */
+	char *path;                 /* the database file (absolute), or NULL: <state-dir>/history.db */
+	unsigned raw_results;       /* `raw_results`: the last N results per job; 0..100000 */
+	uint64_t hourly_ms;         /* `hourly`: how long hourly rollups are kept; 1d..10y */
+	uint64_t daily_ms;          /* `daily`: the same for daily rollups; 1d..10y */
+	uint64_t events_ms;         /* `events`: the same for up/down transitions; 1d..10y */
+	struct cfg_where where;
+};
+
+/*
+ * `web:` (main file only): the read-only status page (issue 15). Without
+ * `listen`, it is served on the metrics listener; without either, nowhere.
+ */
+struct cfg_web {
+	char *listen;               /* HOST:PORT of its own listener, or NULL */
+	char *group_by;             /* a label name the page groups jobs by, or NULL */
+	char *title;                /* the page's title, or NULL: "coro-runner on HOST" */
+	struct cfg_where where;
+};
+
 struct config {
+	struct cfg_history *history; /* `history:`, or NULL: absent (on, with the defaults) */
+	struct cfg_web *web;        /* `web:`, or NULL */
 	struct cfg_notifier *notifiers; /* `notifiers:`, in file order */
 	size_t nnotifiers;
 	struct cfg_fleet *fleet;    /* `fleet:`, or NULL: no fleet (the daemon runs alone) */
