@@ -38,6 +38,10 @@ struct supervisor {
 		sup_health_fn *fn;
 		void *arg;
 	} observers[SUP_OBSERVERS_MAX]; /* sup_add_health_observer */
+	struct {
+		sup_result_fn *fn;
+		void *arg;
+	} result_observers[SUP_OBSERVERS_MAX]; /* sup_add_result_observer */
 
 	uint64_t runs, failures, skipped;
 	size_t nrunning, npaused, ndown; /* live jobs running, paused, down (kept as they change) */

@@ -260,6 +260,16 @@ typedef void sup_health_fn(void *arg, struct job_state *js, enum job_health was)
 int sup_add_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg);
 void sup_remove_health_observer(struct supervisor *s, sup_health_fn *fn, void *arg);
 
+/*
+ * Who hears of every run's result (the history keeps them): fn(arg, js)
+ * once js->last and js->last_error hold the run that just ended, before
+ * its up/down decision, on the job's coroutine; fn must not yield and
+ * should cost little (it runs for every result). Same rules as above.
+ */
+typedef void sup_result_fn(void *arg, struct job_state *js);
+int sup_add_result_observer(struct supervisor *s, sup_result_fn *fn, void *arg);
+void sup_remove_result_observer(struct supervisor *s, sup_result_fn *fn, void *arg);
+
 /* Recounts paused and down jobs after their fields were set directly (the state file). */
 void sup_recount(struct supervisor *s);
 

@@ -175,6 +175,9 @@ void sup__record(struct job_state *js, const struct probe_result *r)
 	if (r->output_len || r->output_truncated)
 		log_output(js->job->name, r->output, r->output_len, r->output_truncated);
 	log_result(js->job->name, run_outcome_name(o), r->duration_us, r->ok ? NULL : r->error);
+	for (size_t i = 0; i < SUP_OBSERVERS_MAX; i++)
+		if (s->result_observers[i].fn)
+			s->result_observers[i].fn(s->result_observers[i].arg, js);
 	update_health(js, r->ok);
 }
 void sup_note_reload(struct supervisor *s, bool ok)

@@ -428,6 +428,25 @@ void sup_remove_health_observer(struct supervisor *s, sup_health_fn *fn, void *a
 			s->observers[i].fn = NULL;
 }
 
+int sup_add_result_observer(struct supervisor *s, sup_result_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < SUP_OBSERVERS_MAX; i++) {
+		if (!s->result_observers[i].fn) {
+			s->result_observers[i].fn = fn;
+			s->result_observers[i].arg = arg;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void sup_remove_result_observer(struct supervisor *s, sup_result_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < SUP_OBSERVERS_MAX; i++)
+		if (s->result_observers[i].fn == fn && s->result_observers[i].arg == arg)
+			s->result_observers[i].fn = NULL;
+}
+
 int sup_pause(struct supervisor *s, const char *name, bool pause)
 {
 	struct job_state *js = sup_find(s, name);
