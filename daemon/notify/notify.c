@@ -499,10 +499,13 @@ int notify_configure(struct notify *n, const struct config *cfg)
 			kept = v[k] == nf;
 		if (kept)
 			continue;
-		if (nf->qlen)
+		/* Those of a delivery in flight go too: it is cancelled. */
+		size_t lost = nf->qlen + nf->inflight;
+
+		if (lost)
 			log_msg(LOG_WARNING, "notify %s: removed from the configuration: its %zu "
-				"queued event%s are dropped", nf->cfg.name, nf->qlen,
-				nf->qlen == 1 ? "" : "s");
+				"queued event%s %s dropped", nf->cfg.name, lost,
+				lost == 1 ? "" : "s", lost == 1 ? "is" : "are");
 		nf->gone = true;
 		notify__send_cancel(nf);
 		co_cond_broadcast(nf->wake);
