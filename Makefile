@@ -76,7 +76,7 @@ COCTL       := $(BUILD)/coctl
 DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c daemon/*/*.c))
 DAEMON_OBJ  := $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 DAEMON_LIB  := $(BUILD)/libcororunnerd.a
-DAEMON_LIBS := -lsystemd -ljansson -lcurl -lcares
+DAEMON_LIBS := -lsystemd -ljansson -lcurl -lcares -lsqlite3
 COROD       := $(BUILD)/coro-runnerd
 SHARED := $(BUILD)/libcoro.so.$(VERSION)
 PC     := $(BUILD)/coro.pc
@@ -85,7 +85,7 @@ PC     := $(BUILD)/coro.pc
 # an extra object (assembly helpers, the C++ compatibility test).
 # Tests of c-ares, libcurl and the configuration run natively only (the
 # cross build has none of them).
-NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c tests/unit/test-config.c \
+NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c $(wildcard tests/unit/test-config*.c) \
                $(wildcard tests/unit/test-probe*.c) tests/unit/test-supervisor.c tests/unit/test-metrics.c \
                $(wildcard tests/unit/test-etcd*.c tests/unit/test-fleet*.c tests/unit/test-notify*.c)
 UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
@@ -186,7 +186,9 @@ $(BUILD)/tests/test-regs: $(BUILD)/tests/test-regs.o $(BUILD)/tests/regs-asm.o $
 $(BUILD)/tests/test-curl: $(BUILD)/tests/test-curl.o $(TAP_OBJ) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcurl
 
-$(BUILD)/tests/test-config: $(BUILD)/tests/test-config.o $(TAP_OBJ) $(CONFIG_LIB) $(STATIC)
+# The configuration's tests (test-config, test-config-history, ...) on its library.
+CONFIG_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-config*.c))
+$(CONFIG_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TAP_OBJ) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(LIBS)
 
 $(BUILD)/tests/test-supervisor: $(BUILD)/tests/test-supervisor.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
@@ -315,6 +317,8 @@ DEB_PACKAGES := build-essential pkg-config valgrind bats perl python3 man-db \
         libc-ares-dev libjansson-dev clang libclang-rt-14-dev
 # Fleet mode's tests and benchmarks run a real etcd cluster on loopback.
 DEB_PACKAGES += etcd-server etcd-client
+# Result history (SQLite; sqlite3 for its tests), and its page's test in a real browser.
+DEB_PACKAGES += libsqlite3-dev sqlite3 chromium
 # Notifications' tests: a real Alertmanager (and amtool), an SMTP server.
 DEB_PACKAGES += prometheus-alertmanager python3-aiosmtpd
 

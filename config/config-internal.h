@@ -10,6 +10,8 @@
  *   validate.c  one document walked: defaults, jobs, metrics; the errors
  *   fleet.c     the `fleet:` section (main file only)
  *   notify.c    the `notifiers:` section (main file only), a job's `notify`
+ *   history.c   the `history:` section (main file only)
+ *   web.c       the `web:` section (main file only)
  *   load.c      loading: the main file, drop-in directories; the API
  *   compare.c   equality and fingerprints of jobs
  */
@@ -127,8 +129,17 @@ const char *cfg__key_hint(const char *word, int type);
 /* The same for an unknown job type. */
 const char *cfg__type_hint(const char *word);
 
-/* The same for an unknown key of the top level (defaults, jobs, metrics, fleet, notifiers). */
+/*
+ * The same for an unknown key of the top level (defaults, jobs, metrics,
+ * fleet, notifiers, history, web).
+ */
 const char *cfg__top_key_hint(const char *word);
+
+/*
+ * What is wrong with name as a Prometheus label name a job may have
+ * (`labels`, and web's `group_by`), or NULL.
+ */
+const char *cfg__label_name_problem(const char *name);
 
 /* Sets the built-in defaults of a job whose type is already set. */
 void cfg__job_defaults(struct job *j);
@@ -179,6 +190,14 @@ struct load {
 	bool notifiers_bad;      /* `notifiers:` is not a list: no check (no cascade) */
 	const char **notifier_names; /* the notifiers' names in byte order (malloc'd), for lookups */
 	size_t nnotifier_names;
+	/*
+	 * Web's `listen` once it is sound (kept with the configuration, even
+	 * if another key of `web` is not), and where: once every file is read
+	 * (`metrics` may be in a drop-in) it is compared with metrics' one.
+	 */
+	const char *web_listen;
+	const char *web_listen_file;
+	unsigned web_listen_line, web_listen_column;
 };
 
 /* Records an error at the position of a node. */
@@ -208,6 +227,23 @@ void cfg__read_fleet(struct load *ld, const struct node *key, const struct node 
  */
 void cfg__read_notifiers(struct load *ld, const struct node *key, const struct node *list,
 			 bool main);
+
+/*
+ * The same for `history` (history.c): off (or false), on (or true), or a
+ * mapping of its keys; the configuration gets a struct cfg_history, with
+ * the defaults for what is not given, only if nothing is wrong.
+ */
+void cfg__read_history(struct load *ld, const struct node *key, const struct node *value,
+		       bool main);
+
+/* The same for `web` (web.c): a mapping, maybe empty. */
+void cfg__read_web(struct load *ld, const struct node *key, const struct node *map, bool main);
+
+/*
+ * Once every file is read: web's `listen` must not take the address and
+ * port of metrics' `listen` (web.c). An error is about the main file.
+ */
+void cfg__check_web_listen(struct load *ld);
 
 /*
  * A job's `notify` (notify.c): a notifier's name or a list of them, none

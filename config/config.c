@@ -47,7 +47,8 @@ static const unsigned key_types[NKEYS] = {
 };
 
 static const char *const type_names[] = { "http", "tcp", "dns", "exec" };
-static const char *const top_keys[] = { "defaults", "jobs", "metrics", "fleet", "notifiers" };
+static const char *const top_keys[] = { "defaults", "jobs", "metrics", "fleet", "notifiers",
+					 "history", "web" };
 static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" };
 static const char *const records[] = { "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA" };
 static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
@@ -205,8 +206,7 @@ void cfg__job_defaults(struct job *j)
 
 /* ---- the values of the keys --------------------------------------------- */
 
-/* What is wrong with a name of `labels`, or NULL. */
-static const char *label_name_problem(const char *name)
+const char *cfg__label_name_problem(const char *name)
 {
 	if (!*name || !(name[0] == '_' || (name[0] | 32) >= 'a') || (name[0] | 32) > 'z')
 		if (name[0] != '_')
@@ -306,7 +306,7 @@ bad_percent:
 	case K_SUCCESSES_BEFORE_UP:
 		return cfg__get_uint(ld, n, name, 1, 1000, &j->successes_before_up);
 	case K_LABELS:
-		return cfg__get_pairs(ld, n, name, label_name_problem, &j->labels, &j->nlabels);
+		return cfg__get_pairs(ld, n, name, cfg__label_name_problem, &j->labels, &j->nlabels);
 	case K_ENABLED:
 		return cfg__get_bool(ld, n, name, &j->enabled);
 	case K_EXCLUSIVE:

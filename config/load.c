@@ -167,6 +167,8 @@ static int load_end(struct load *ld, int err, struct config **ret)
 {
 	struct config_full *c = ld->cfg;
 
+	if (!err)
+		cfg__check_web_listen(ld);
 	cfg__sort_errors(ld->ctx.errs);
 	if (!err && ld->ctx.nerrors)
 		err = -EINVAL;

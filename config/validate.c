@@ -2,7 +2,8 @@
 /*
  * validate.c: one document of a job file walked and checked, key by key
  * (the keys themselves are config.c's, the `fleet` section fleet.c's, the
- * `notifiers` section notify.c's), and the errors it reports.
+ * `notifiers` section notify.c's, `history` history.c's, `web` web.c's),
+ * and the errors it reports.
  *
  * A job's value for a key comes from the job, else from its file's
  * `defaults`, else from the main file's `defaults`, else from the
@@ -484,6 +485,7 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 	struct defaults file_defaults;
 	const struct node *defaults = NULL, *jobs = NULL, *metrics = NULL;
 	const struct node *fleet_key = NULL, *fleet = NULL, *notifiers_key = NULL, *notifiers = NULL;
+	const struct node *history_key = NULL, *history = NULL, *web_key = NULL, *web = NULL;
 	int err;
 
 	ld->ctx.file = name;
@@ -528,6 +530,16 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 		} else if (!strcmp(k->value, "notifiers")) {
 			notifiers_key = k;
 			notifiers = v;
+		} else if (!strcmp(k->value, "history")) {
+			if (!history) { /* a second one is cfg__map_keys_unique's error */
+				history_key = k;
+				history = v;
+			}
+		} else if (!strcmp(k->value, "web")) {
+			if (!web) {
+				web_key = k;
+				web = v;
+			}
 		} else {
 			const char *hint = cfg__top_key_hint(k->value);
 
@@ -538,7 +550,7 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 					   "\"jobs:\" or in \"defaults:\"", k->value);
 			else
 				ERR(ld, k, "unknown key \"%s\" (the top level has jobs, defaults, "
-					   "metrics, fleet and notifiers)", k->value);
+					   "metrics, fleet, notifiers, history and web)", k->value);
 		}
 	}
 	/* The notifiers first: `notify` in defaults and jobs names them. */
@@ -550,6 +562,10 @@ int cfg__load_text(struct load *ld, const char *name, const char *data, size_t l
 		read_metrics(ld, metrics);
 	if (fleet)
 		cfg__read_fleet(ld, fleet_key, fleet, main);
+	if (history)
+		cfg__read_history(ld, history_key, history, main);
+	if (web)
+		cfg__read_web(ld, web_key, web, main);
 	if (jobs) {
 		if (jobs->kind != NODE_SEQ) {
 			ERR(ld, jobs, "\"jobs\": expected a list of jobs (items starting with \"- \"), not %s",
