@@ -45,6 +45,7 @@
 #include "daemon/control/control.h"
 #include "daemon/core/core.h"
 #include "daemon/fleet/fleet.h"
+#include "daemon/history/history.h"
 #include "daemon/http/http.h"
 #include "daemon/notify/notify.h"
 
@@ -108,17 +109,22 @@ static void notify(const char *fmt, ...)
 static void status_text(char *buf, size_t size)
 {
 	struct sup_stats st;
+	struct history_stats hs;
+	int n;
 
 	sup_get_stats(g.d.sup, &st);
 	if (g.d.fleet) {
 		struct fleet_stats fs;
 
 		fleet_get_stats(g.d.fleet, &fs);
-		snprintf(buf, size, "%zu jobs, %zu failing; fleet member %s: %s, owns %zu of %zu",
-			 st.jobs, st.jobs_down, fs.member, fs.state, fs.jobs_owned, fs.jobs);
-		return;
+		n = snprintf(buf, size, "%zu jobs, %zu failing; fleet member %s: %s, owns %zu of %zu",
+			     st.jobs, st.jobs_down, fs.member, fs.state, fs.jobs_owned, fs.jobs);
+	} else {
+		n = snprintf(buf, size, "%zu jobs, %zu failing", st.jobs, st.jobs_down);
 	}
-	snprintf(buf, size, "%zu jobs, %zu failing", st.jobs, st.jobs_down);
+	history_get_stats(g.d.history, &hs);
+	if (hs.enabled && !hs.working && n >= 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "; no history: %s", hs.error ? hs.error : "?");
 }
 
 static void update_status(struct daemon *d)
@@ -253,6 +259,8 @@ static void stop(void)
 			STOP_WAIT_MS);
 	/* Last: events of the stop are queued, and every queue goes to notify.json. */
 	notify_stop(g.d.notify, NOTIFY_STOP_WAIT_MS);
+	/* The writer commits what is queued, then its thread ends. */
+	history_stop(g.d.history);
 	if (g.state_file) {
 		ret = sup_save_state(g.d.sup, g.state_file);
 		if (ret < 0)
@@ -336,6 +344,7 @@ static void *main_co(void *arg)
 	/* After the state file: a job restored down is not a transition. */
 	if (notify_start(g.d.notify) < 0)
 		log_msg(LOG_ERR, "notify: cannot start: out of memory");
+	history_start(g.d.history);
 	if (control_start(&g.d) < 0) {
 		free(listen);
 		g.exit_code = 1;
@@ -579,6 +588,12 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "out of memory");
 		return 1;
 	}
+	/* A database that cannot be opened is logged: the daemon runs on without history. */
+	if (!(g.d.history = history_new(&g.d, g.initial->history,
+					g.state_file ? g.d.state_dir : NULL))) {
+		log_msg(LOG_ERR, "out of memory");
+		return 1;
+	}
 	co = spawn(main_co, &sfd, "main");
 	if (!co) {
 		log_msg(LOG_ERR, "cannot create the main coroutine: out of memory");
@@ -592,6 +607,7 @@ int main(int argc, char **argv)
 	sup_reap(g.d.sup);
 	fleet_free(g.d.fleet);
 	notify_free(g.d.notify);
+	history_free(g.d.history);
 	sup_free(g.d.sup);
 	close(sfd);
 	free(g.state_file);

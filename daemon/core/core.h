@@ -341,6 +341,7 @@ struct daemon_ops {
 };
 
 struct fleet;
+struct history;
 struct notify;
 
 struct daemon {
@@ -348,6 +349,7 @@ struct daemon {
 	struct supervisor *sup;
 	struct fleet *fleet;          /* fleet mode (daemon/fleet/fleet.h), or NULL */
 	struct notify *notify;        /* notifications (daemon/notify/notify.h) */
+	struct history *history;      /* result history (daemon/history/history.h) */
 
 	/* Where the configuration is read from, in order (see config_load). */
 	const char *config_file;      /* main file, or NULL for none */
