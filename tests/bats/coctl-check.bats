@@ -274,7 +274,7 @@ job() {
 	mapfile -t keys < <(sed -n '/key_names\[NKEYS\] = {/,/};/p' "$ROOT/config/config.c" |
 		grep -o '"[a-z_]*"' | tr -d '"')
 	[ "${#keys[@]}" -ge 30 ]
-	keys+=(defaults jobs metrics listen fleet notifiers)
+	keys+=(defaults jobs metrics listen fleet notifiers history web)
 	# The keys of a notifier (config/notify.c).
 	mapfile -t -O "${#keys[@]}" keys < <(sed -n '/nkey_names\[NNKEYS\] = {/,/};/p' \
 		"$ROOT/config/notify.c" | grep -o '"[a-z_]*"' | tr -d '"')
