@@ -37,6 +37,8 @@ static const struct command commands[] = {
 	{ "stats",  "show the daemon's figures",                             cmd_stats },
 	{ "fleet",  "show the fleet: its members, its jobs, who runs each",  cmd_fleet },
 	{ "notify", "list the notifiers, or send a test event through one",  cmd_notify },
+	{ "history", "show a job's past results from the daemon's history",   cmd_history },
+	{ "events", "show outages: when jobs went down and came back",       cmd_events },
 	{ "help",   "show this help, or a command's",                        cmd_help },
 };
 

@@ -178,5 +178,7 @@ int cmd_reload(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
 int cmd_notify(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 #endif

@@ -145,6 +145,40 @@ static const char *mark(const char *result, bool utf8)
 }
 
 /* The last results as marks and their durations as a sparkline. */
+/* "    Uptime: 99.98% (24h), 99.95% (7d), 99.90% (30d)" and the last outage. */
+static void print_uptime(json_t *job, long long now)
+{
+	json_t *u = json_object_get(job, "uptime"), *o = json_object_get(job, "last_outage");
+	static const char *const windows[] = { "24h", "7d", "30d" };
+	char a[64], b[64], c[32];
+
+	if (!json_is_object(u))
+		return;
+	printf("    Uptime: ");
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_object_get(u, windows[i]);
+
+		if (json_is_number(v))
+			printf("%s%.2f%% (%s)", i ? ", " : "", json_number_value(v) * 100, windows[i]);
+		else
+			printf("%s- (%s)", i ? ", " : "", windows[i]);
+	}
+	putchar('\n');
+	if (!json_is_object(o))
+		return;
+	printf("    Outage: down %s (%s)", fmt_time(jint(o, "down_ms", 0), a, sizeof a),
+	       fmt_relative(jint(o, "down_ms", 0), now, b, sizeof b));
+	if (jint(o, "up_ms", 0) > 0)
+		printf(", up after %s",
+		       fmt_duration_us((unsigned long long)(jint(o, "up_ms", 0) - jint(o, "down_ms", 0)) *
+					       1000, c, sizeof c));
+	else
+		printf(", still down");
+	if (json_is_string(json_object_get(o, "error")))
+		printf(": %s", jstr(o, "error", ""));
+	putchar('\n');
+}
+
 /* "    Notify: am, hook (again every 4h); last: down to am, delivered 2m ago". */
 static void print_notify(json_t *job, long long now)
 {
@@ -242,6 +276,7 @@ static void print_status(json_t *job, long long now, bool utf8)
 	if (jbool(job, "exclusive"))
 		printf(" Exclusive: yes\n");
 	print_notify(job, now);
+	print_uptime(job, now);
 	if (json_is_object(last)) {
 		printf("      Last: %s in %s, %s", jstr(last, "result", "?"),
 		       fmt_duration_us((unsigned long long)jint(last, "duration_us", 0), a, sizeof a),

@@ -196,6 +196,7 @@ static void put_job(FILE *f, const struct control *ctl, const struct job_state *
 	fputs(",\"labels\":", f);
 	put_pairs(f, j->labels, j->nlabels);
 	control__put_notify(f, ctl, js);
+	control__put_history(f, ctl, js);
 	fputs(",\"history\":[", f);
 	for (unsigned i = 0; i < js->hist_len; i++) {
 		if (i)
@@ -375,6 +376,7 @@ static bool cmd_stats(struct client *c, json_t *req, json_t *reply)
 	json_object_set_new(reply, "clients", json_integer((json_int_t)c->ctl->nclients));
 	json_object_set_new(reply, "requests", json_integer((json_int_t)c->ctl->served));
 	control__fleet_stats(c, reply);
+	control__history_stats(c, reply);
 	return true;
 }
 
@@ -721,6 +723,8 @@ static const struct cmd commands[] = {
 	{ "stats",  false, cmd_stats },
 	{ "fleet",  false, control__cmd_fleet },
 	{ "notifiers", false, control__cmd_notifiers },
+	{ "history", false, control__cmd_history },
+	{ "events", false, control__cmd_events },
 	{ "notify-test", true, control__cmd_notify_test },
 	{ "add",    true,  cmd_add },
 	{ "kill",   true,  cmd_kill },

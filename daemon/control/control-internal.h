@@ -70,6 +70,21 @@ bool control__execute(struct client *c, json_t *req, json_t *reply);
 bool control__fail(json_t *reply, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ---- control-history.c: result history (daemon/history/) ---- */
+
+/* `history` {"name", "since_ms", "until_ms", "failed", "limit"}: results. May yield. */
+bool control__cmd_history(struct client *c, json_t *req, json_t *reply);
+
+/* `events` {"name" (optional), "since_ms", "limit"}: transitions. May yield. */
+bool control__cmd_events(struct client *c, json_t *req, json_t *reply);
+
+/* A job's uptime and last outage, as members of its status object. */
+struct job_state;
+void control__put_history(FILE *f, const struct control *ctl, const struct job_state *js);
+
+/* The history block of `stats`. */
+void control__history_stats(struct client *c, json_t *reply);
+
 /* ---- control-notify.c: notifications (daemon/notify/) ---- */
 
 struct config;

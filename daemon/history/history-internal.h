@@ -63,6 +63,7 @@ struct hsum {
 	int64_t bar_end;             /* hour index just after the newest finished cell */
 	uint32_t cur_runs, cur_ok;   /* the hour now, so far */
 	uint64_t runs_24h, ok_24h;   /* the finished hours of the last 24 (23 + now) */
+	uint64_t runs_7d, ok_7d;
 	uint64_t runs_30d, ok_30d;
 	int64_t down_ms, up_ms;      /* the last outage */
 	char *down_error;

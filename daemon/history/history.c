@@ -294,6 +294,7 @@ bool history_summary(struct history *h, const char *job, struct history_summary 
 	}
 	ret->last_hour_start_ms = now_hour * HOUR_MS;
 	ret->uptime_24h = ratio(j->sum.ok_24h + j->sum.cur_ok, j->sum.runs_24h + j->sum.cur_runs);
+	ret->uptime_7d = ratio(j->sum.ok_7d + j->sum.cur_ok, j->sum.runs_7d + j->sum.cur_runs);
 	ret->uptime_30d = ratio(j->sum.ok_30d + j->sum.cur_ok, j->sum.runs_30d + j->sum.cur_runs);
 	ret->outage_down_ms = j->sum.down_ms;
 	ret->outage_up_ms = j->sum.up_ms;

@@ -76,6 +76,7 @@ struct history_summary {
 	int16_t hour_permille[HISTORY_BAR_HOURS];
 	int64_t last_hour_start_ms;  /* the start of the newest cell (the hour now) */
 	double uptime_24h;           /* ok / runs, -1 if no runs */
+	double uptime_7d;
 	double uptime_30d;
 	int64_t outage_down_ms;      /* the last outage: down at (0: none known) */
 	int64_t outage_up_ms;        /* up again at, 0 if it lasts */

@@ -55,6 +55,7 @@ static const char schema_v1[] =
 	"CREATE INDEX IF NOT EXISTS events_at ON events(at_ms);"
 	"CREATE TABLE IF NOT EXISTS summary(job INTEGER PRIMARY KEY, bar_end INTEGER NOT NULL,"
 	" bar BLOB NOT NULL, runs_24h INTEGER NOT NULL, ok_24h INTEGER NOT NULL,"
+	" runs_7d INTEGER NOT NULL, ok_7d INTEGER NOT NULL,"
 	" runs_30d INTEGER NOT NULL, ok_30d INTEGER NOT NULL, down_ms INTEGER NOT NULL,"
 	" up_ms INTEGER NOT NULL, down_error TEXT);"
 	"PRAGMA user_version = 1;";
@@ -87,8 +88,8 @@ static const char *const stmt_sql[NSTMTS] = {
 	[S_CAP_EVENTS] = "DELETE FROM events WHERE job = ?1 AND at_ms < (SELECT at_ms FROM events"
 			 " WHERE job = ?1 ORDER BY at_ms DESC LIMIT 1 OFFSET ?2)",
 	[S_UP_SUMMARY] = "INSERT OR REPLACE INTO summary(job, bar_end, bar, runs_24h, ok_24h,"
-			 " runs_30d, ok_30d, down_ms, up_ms, down_error)"
-			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			 " runs_7d, ok_7d, runs_30d, ok_30d, down_ms, up_ms, down_error)"
+			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[S_GET_HOUR] = "SELECT runs, ok, timeout, dmin, dmax, dsum FROM hourly WHERE job = ?1"
 		       " AND hour = ?2",
 	[S_GET_DAY] = "SELECT runs, ok, timeout, dmin, dmax, dsum FROM daily WHERE job = ?1"
@@ -318,7 +319,8 @@ static void load_jobs(struct history *h)
 
 	if (sqlite3_prepare_v2(h->wdb, "SELECT j.id, j.name, j.seq, s.bar_end, s.bar, s.runs_24h,"
 				       " s.ok_24h, s.runs_30d, s.ok_30d, s.down_ms, s.up_ms,"
-				       " s.down_error FROM jobs j LEFT JOIN summary s ON s.job = j.id",
+				       " s.down_error, s.runs_7d, s.ok_7d FROM jobs j"
+				       " LEFT JOIN summary s ON s.job = j.id",
 			       -1, &s, NULL) != SQLITE_OK)
 		return;
 	while (sqlite3_step(s) == SQLITE_ROW) {
@@ -336,6 +338,8 @@ static void load_jobs(struct history *h)
 			memcpy(j->sum.bar, bar, sizeof j->sum.bar);
 		j->sum.runs_24h = (uint64_t)sqlite3_column_int64(s, 5);
 		j->sum.ok_24h = (uint64_t)sqlite3_column_int64(s, 6);
+		j->sum.runs_7d = (uint64_t)sqlite3_column_int64(s, 12);
+		j->sum.ok_7d = (uint64_t)sqlite3_column_int64(s, 13);
 		j->sum.runs_30d = (uint64_t)sqlite3_column_int64(s, 7);
 		j->sum.ok_30d = (uint64_t)sqlite3_column_int64(s, 8);
 		j->sum.down_ms = sqlite3_column_int64(s, 9);
@@ -442,14 +446,16 @@ static void save_summary(struct history *h, struct wjob *j, const struct hsum *s
 	sqlite3_bind_blob(s, 3, sum->bar, sizeof sum->bar, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)sum->runs_24h);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)sum->ok_24h);
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)sum->runs_30d);
-	sqlite3_bind_int64(s, 7, (sqlite3_int64)sum->ok_30d);
-	sqlite3_bind_int64(s, 8, sum->down_ms);
-	sqlite3_bind_int64(s, 9, sum->up_ms);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)sum->runs_7d);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)sum->ok_7d);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)sum->runs_30d);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)sum->ok_30d);
+	sqlite3_bind_int64(s, 10, sum->down_ms);
+	sqlite3_bind_int64(s, 11, sum->up_ms);
 	if (sum->down_error)
-		sqlite3_bind_text(s, 10, sum->down_error, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 12, sum->down_error, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_null(s, 10);
+		sqlite3_bind_null(s, 12);
 	sqlite3_step(s);
 	sqlite3_reset(s);
 }
@@ -484,6 +490,7 @@ static void roll_hour(struct history *h, struct wjob *j, int64_t hour)
 			(int16_t)((uint64_t)j->hour.ok * 1000 / j->hour.runs);
 	sum.bar_end = hour;
 	sums(h->wstmt[S_SUM_HOURS], j->id, hour - 23, hour, &sum.runs_24h, &sum.ok_24h);
+	sums(h->wstmt[S_SUM_HOURS], j->id, hour - 7 * 24 + 1, hour, &sum.runs_7d, &sum.ok_7d);
 	if (h->cfg.hourly_ms >= 30 * DAY_MS)
 		sums(h->wstmt[S_SUM_HOURS], j->id, hour - 30 * 24 + 1, hour, &sum.runs_30d, &sum.ok_30d);
 	else
