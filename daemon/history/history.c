@@ -256,6 +256,11 @@ void history_get_stats(const struct history *h, struct history_stats *ret)
 	pthread_mutex_unlock(&m->lock);
 }
 
+bool history_enabled(const struct history *h)
+{
+	return h && h->enabled;
+}
+
 static double ratio(uint64_t ok, uint64_t runs)
 {
 	return runs ? (double)ok / (double)runs : -1.0;

@@ -66,6 +66,9 @@ struct history_stats {
 };
 void history_get_stats(const struct history *h, struct history_stats *ret);
 
+/* Whether the configuration turned history on (working or not). */
+bool history_enabled(const struct history *h);
+
 /* ---- what the status page draws (in memory, never yields) ------------------------- */
 
 struct history_summary {

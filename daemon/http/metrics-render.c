@@ -19,6 +19,7 @@
 #include "coro/coro.h"
 #include "daemon/core/core.h"
 #include "daemon/fleet/fleet.h"
+#include "daemon/history/history.h"
 #include "daemon/notify/notify.h"
 #include "daemon/http/http-internal.h"
 
@@ -342,6 +343,29 @@ static void d_notify(struct metrics_render *r, struct mbuf *b, const char *name)
 	}
 }
 
+/* ---- history families --------------------------------------------------- */
+
+static void d_history(struct metrics_render *r, struct mbuf *b, const char *name)
+{
+	struct history_stats st;
+
+	history_get_stats(r->d->history, &st);
+	if (strcmp(name, "coro_runner_history_up") == 0) {
+		sample_u64(b, name, "", 0, NULL, st.working);
+	} else if (strcmp(name, "coro_runner_history_records_total") == 0) {
+		sample_u64(b, name, "", 0, "kind=\"result\"", st.written);
+		sample_u64(b, name, "", 0, "kind=\"event\"", st.events);
+	} else if (strcmp(name, "coro_runner_history_dropped_total") == 0) {
+		sample_u64(b, name, "", 0, NULL, st.dropped);
+	} else if (strcmp(name, "coro_runner_history_queue") == 0) {
+		sample_u64(b, name, "", 0, NULL, st.queued);
+	} else if (strcmp(name, "coro_runner_history_write_errors_total") == 0) {
+		sample_u64(b, name, "", 0, NULL, st.write_errors);
+	} else {
+		sample_u64(b, name, "", 0, NULL, st.db_bytes);
+	}
+}
+
 static const struct family families[] = {
 	{ "coro_runner_build_info", "gauge",
 	  "Always 1; the version label is coro-runnerd's version.", NULL, d_build },
@@ -388,6 +412,18 @@ static const struct family families[] = {
 	  "Events dropped because the notifier's queue was full.", NULL, d_notify },
 	{ "coro_runner_notification_firing_alerts", "gauge",
 	  "Alertmanager notifiers: alerts re-sent as firing in the last round.", NULL, d_notify },
+	{ "coro_runner_history_up", "gauge",
+	  "1 if the history database is open and written, else 0.", NULL, d_history },
+	{ "coro_runner_history_records_total", "counter",
+	  "Records written to the history database, by kind (result, event).", NULL, d_history },
+	{ "coro_runner_history_dropped_total", "counter",
+	  "Records dropped because the history's queue was full.", NULL, d_history },
+	{ "coro_runner_history_queue", "gauge",
+	  "Records waiting for the history's writer.", NULL, d_history },
+	{ "coro_runner_history_write_errors_total", "counter",
+	  "Batches the history's writer could not commit.", NULL, d_history },
+	{ "coro_runner_history_database_bytes", "gauge",
+	  "Size of the history database and its write-ahead log.", NULL, d_history },
 	{ "process_start_time_seconds", "gauge",
 	  "Start time of the process since the Unix epoch in seconds.", NULL, d_start },
 	{ "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", NULL,
@@ -574,7 +610,8 @@ bool metrics__render_step(struct metrics_render *r, struct mbuf *b, size_t limit
 		const struct family *f = &families[r->family];
 
 		if ((f->daemon == d_fleet && !r->d->fleet) ||
-		    (f->daemon == d_notify && !notify_count(r->d->notify))) {
+		    (f->daemon == d_notify && !notify_count(r->d->notify)) ||
+		    (f->daemon == d_history && !history_enabled(r->d->history))) {
 			/* fleet families: fleet mode only; notifications: with notifiers */
 			r->family++;
 			continue;
