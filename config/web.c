@@ -207,10 +207,10 @@ static bool same_host(const char *x, const char *y)
 }
 
 /*
- * Whether wild, a wildcard address, takes the port on host too: the
- * daemon's IPv6 listeners are IPv6 only, so each wildcard covers its own
- * family's addresses. (A host name may resolve to either: only the same
- * name counts, which same_host sees.)
+ * Whether wild is a wildcard address (0.0.0.0, ::) that takes the port on
+ * host too: the daemon's IPv6 listeners are IPv6 only (daemon/http/), so
+ * each wildcard covers its own family's addresses. A host name may
+ * resolve to either: only the same name counts, which same_host sees.
  */
 static bool covers(const char *wild, const char *host)
 {
