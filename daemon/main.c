@@ -195,6 +195,8 @@ static int reload(struct daemon *d, struct cfg_errors *errs)
 			"next start", cfg->fleet ? "was added" : "was removed");
 	if (d->notify && notify_configure(d->notify, cfg) < 0)
 		log_msg(LOG_ERR, "reload: out of memory: the notifiers keep their old settings");
+	/* Before sup_apply, which takes cfg. */
+	web_configure(d, cfg->web, listen);
 	sup_apply(d->sup, cfg, &added, &changed, &removed);
 	if (d->fleet)
 		fleet_reloaded(d->fleet);
@@ -250,6 +252,7 @@ static void stop(void)
 	log_msg(LOG_NOTICE, "stopping");
 	g.d.stopping = true;
 	control_stop(&g.d);
+	web_stop(&g.d);
 	metrics_stop(&g.d);
 	/* First, so that the other members take over this one's fleet jobs at once. */
 	fleet_stop(g.d.fleet, STOP_WAIT_MS);
@@ -337,6 +340,8 @@ static void *main_co(void *arg)
 
 	co_enable_hook_sys();
 	listen = metrics_address(g.initial) ? strdup(metrics_address(g.initial)) : NULL;
+	/* Before sup_apply, which takes the configuration. */
+	web_configure(&g.d, g.initial->web, listen);
 	sup_apply(g.d.sup, g.initial, NULL, NULL, NULL);
 	g.initial = NULL;
 	if (g.state_file)

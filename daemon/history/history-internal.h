@@ -74,6 +74,7 @@ struct wjob {
 	char *name;
 	int64_t id;                  /* jobs.id */
 	int64_t seq;                 /* results written so far: the ring's slot is seq % raw */
+	int64_t last_ms;             /* its newest record's time (jobs.last_ms) */
 	struct agg hour, day;
 	bool touched;                /* in this batch */
 	struct wjob *hnext;          /* by name */
@@ -126,6 +127,17 @@ struct wjob *history__find(const struct history *h, const char *name);
 /* Opens (creates, migrates) the database for writing: 0, or -1 with h->error set. */
 int history__open_writer(struct history *h);
 void *history__writer_main(void *arg);
+
+/*
+ * What the writer thread does, for it and for tests that drive the clock
+ * (records with made-up times, no threads): reads the jobs and their
+ * summaries; writes n records in one transaction (their errors freed);
+ * forgets jobs with no record for longer than every retention (rows
+ * only: the name stays in jobs, it may come back).
+ */
+void history__load_jobs(struct history *h);
+void history__write_batch(struct history *h, struct hrec *v, size_t n);
+void history__sweep(struct history *h, int64_t now_ms);
 
 /* The bucket of a duration in the sketch, and a bucket's representative value. */
 unsigned history__bucket(uint32_t us);

@@ -310,8 +310,7 @@ static void load_agg(sqlite3_stmt *s, int64_t id, int64_t start, struct agg *a)
 	sqlite3_reset(s);
 }
 
-/* Every known job with its summary and its current hour and day (the sketches start anew). */
-static void load_jobs(struct history *h)
+void history__load_jobs(struct history *h)
 {
 	sqlite3_stmt *s;
 	int64_t now = wall_ms();
@@ -549,6 +548,8 @@ static int write_result(struct history *h, const struct hrec *r)
 			return rc;
 	}
 	j->seq++;
+	if (r->at_ms > j->last_ms)
+		j->last_ms = r->at_ms;
 	if (j->hour.start != hour)
 		roll_hour(h, j, hour);
 	if (j->day.start != day)
@@ -587,6 +588,8 @@ static int write_event(struct history *h, const struct hrec *r)
 		sqlite3_step(h->wstmt[S_CAP_EVENTS]);
 		sqlite3_reset(h->wstmt[S_CAP_EVENTS]);
 	}
+	if (r->at_ms > j->last_ms)
+		j->last_ms = r->at_ms;
 	if (!r->outcome && r->error)
 		err = strdup(r->error);
 	pthread_mutex_lock(&h->lock);
@@ -612,8 +615,7 @@ static bool step_ok(sqlite3_stmt *s)
 	return rc == SQLITE_DONE;
 }
 
-/* One transaction for n records; the records' errors are freed. */
-static void write_batch(struct history *h, struct hrec *v, size_t n)
+void history__write_batch(struct history *h, struct hrec *v, size_t n)
 {
 	uint64_t results = 0;
 	int rc = SQLITE_DONE;
@@ -628,7 +630,7 @@ static void write_batch(struct history *h, struct hrec *v, size_t n)
 	for (struct wjob *j = h->touched; ok && j; j = j->tnext) {
 		sqlite3_bind_int64(h->wstmt[S_UPD_JOB], 1, j->id);
 		sqlite3_bind_int64(h->wstmt[S_UPD_JOB], 2, j->seq);
-		sqlite3_bind_int64(h->wstmt[S_UPD_JOB], 3, wall_ms());
+		sqlite3_bind_int64(h->wstmt[S_UPD_JOB], 3, j->last_ms);
 		ok = step_ok(h->wstmt[S_UPD_JOB]) && upsert_agg(h->wstmt[S_UP_HOUR], j->id, &j->hour) == SQLITE_DONE &&
 		     upsert_agg(h->wstmt[S_UP_DAY], j->id, &j->day) == SQLITE_DONE;
 	}
@@ -670,11 +672,7 @@ static void write_batch(struct history *h, struct hrec *v, size_t n)
 		free(v[i].error);
 }
 
-/*
- * Jobs with no record for longer than every retention lose their rows
- * (their name stays in jobs: it may come back).
- */
-static void sweep(struct history *h)
+void history__sweep(struct history *h, int64_t now_ms)
 {
 	static const char *const tables[] = { "results", "hourly", "daily", "events", "summary" };
 	uint64_t keep = h->cfg.hourly_ms;
@@ -688,7 +686,7 @@ static void sweep(struct history *h)
 		return;
 	for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
 		snprintf(q, sizeof q, "DELETE FROM %s WHERE job IN (SELECT id FROM jobs WHERE "
-			 "last_ms < %lld)", tables[i], (long long)(wall_ms() - (int64_t)keep));
+			 "last_ms < %lld)", tables[i], (long long)(now_ms - (int64_t)keep));
 		sqlite3_exec(h->wdb, q, NULL, NULL, NULL);
 	}
 	sqlite3_exec(h->wdb, "COMMIT", NULL, NULL, NULL);
@@ -717,7 +715,7 @@ void *history__writer_main(void *arg)
 	uint64_t last_sweep = mono_ms(), last_stat = 0;
 	bool done = false;
 
-	load_jobs(h);
+	history__load_jobs(h);
 	look_at_size(h);
 	while (!done) {
 		size_t n = 0;
@@ -739,7 +737,7 @@ void *history__writer_main(void *arg)
 		done = h->stopping && !h->qlen;
 		pthread_mutex_unlock(&h->lock);
 		if (n && h->working)
-			write_batch(h, batch, n);
+			history__write_batch(h, batch, n);
 		else
 			for (size_t i = 0; i < n; i++)
 				free(batch[i].error);
@@ -749,7 +747,7 @@ void *history__writer_main(void *arg)
 		}
 		if (mono_ms() - last_sweep >= SWEEP_EVERY_MS && h->working) {
 			last_sweep = mono_ms();
-			sweep(h);
+			history__sweep(h, wall_ms());
 		}
 	}
 	free(batch);

@@ -107,6 +107,43 @@ bool http__pause(struct http_conn *c);
  */
 bool http__wait(struct http_conn *c, struct co_cond *cond, uint64_t deadline);
 
+/* ---- web.c, web-page.c: the status page ---------------------------------- */
+
+#include "daemon/history/history.h"
+
+/* What the index shows of one job, copied when the render reaches it. */
+struct web_row {
+	char name[65];
+	char group[128];           /* the value of its web.group_by label, "" if none */
+	uint8_t type, health;      /* enum job_type, enum job_health */
+	bool paused, has_last, has_sum;
+	uint32_t last_us;          /* the last run's duration */
+	struct history_summary sum;
+};
+
+/*
+ * Answers req if its path is one of the status page's (/, /job/NAME,
+ * /badge/NAME.svg, /api/v1/...); false if not (or no page is configured).
+ * May yield. The metrics server passes it what is not /metrics.
+ */
+bool web__handle(struct http_conn *c, const struct http_request *req);
+
+struct mbuf;
+struct job;
+/* HTML-escapes s (&, <, >, ", ') onto b; control characters become U+FFFD. */
+void web__esc(struct mbuf *b, const char *s);
+void web__head(struct mbuf *b, const char *title, int refresh_s);
+void web__index_top(struct mbuf *b, const char *title, size_t up, size_t down, size_t other,
+		    int64_t now_ms);
+void web__table_head(struct mbuf *b, const char *group_by, const char *group);
+void web__row(struct mbuf *b, const struct web_row *r);
+void web__bar(struct mbuf *b, const struct history_summary *s);
+void web__uptimes(struct mbuf *b, const struct history_summary *s);
+void web__definition(struct mbuf *b, const struct job *j);
+void web__chart(struct mbuf *b, const struct history_result *v, size_t n);
+void web__results(struct mbuf *b, const struct history_result *v, size_t n);
+void web__outages(struct mbuf *b, const struct history_event *v, size_t n, int64_t now_ms);
+
 /* ---- metrics-format.c --------------------------------------------------- */
 
 /* An output buffer. Zero-initialise; free with mbuf_free. */

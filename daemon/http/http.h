@@ -23,4 +23,18 @@ int metrics_configure(struct daemon *d, const char *listen);
 /* Stops serving and ends every client's coroutine. May yield. */
 void metrics_stop(struct daemon *d);
 
+struct cfg_web;
+
+/*
+ * The status page (issue 15): / , /job/NAME, /badge/NAME.svg and
+ * /api/v1/jobs[/NAME/history], read-only, on cfg's own listener or, when
+ * cfg has none, on the metrics listener (metrics_listen, which may be
+ * NULL: then nowhere, and it says so). NULL cfg: no page. Called at
+ * start and after each reload. Returns 0 or a negative errno, logged.
+ */
+int web_configure(struct daemon *d, const struct cfg_web *cfg, const char *metrics_listen);
+
+/* Stops serving the page. May yield. */
+void web_stop(struct daemon *d);
+
 #endif

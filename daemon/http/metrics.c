@@ -91,7 +91,9 @@ static void reply_metrics(struct metrics *m, struct http_conn *c, bool head, uin
 static void handle(void *arg, struct http_conn *c, const struct http_request *req)
 {
 	if (!http__path_is(req, "/metrics")) {
-		http__reply_error(c, 404, "Not Found", req->head);
+		/* The status page shares this listener when it has none of its own. */
+		if (!web__handle(c, req))
+			http__reply_error(c, 404, "Not Found", req->head);
 		return;
 	}
 	reply_metrics(arg, c, req->head, req->deadline_us);
