@@ -17,3 +17,11 @@ $(BUILD)/bench/bench-probes: tests/bench/bench-probes.c \
 
 # tests/bench/run starts the daemon: make bench builds it too.
 bench: $(COROD)
+
+# bench-history: the history's writer on a driven clock (issue 15).
+$(BUILD)/bench/bench-history: tests/bench/bench-history.c \
+		$(wildcard tests/bench/*.h coro/*.h config/*.h daemon/*/*.h) \
+		$(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC) \
+		$(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)

@@ -165,11 +165,13 @@ int history_start(struct history *h)
 		return -r;
 	}
 	h->writer_running = true;
+	pthread_setname_np(h->writer, "history-writer"); /* for top -H and the benchmark */
 	if ((r = pthread_create(&h->reader, NULL, history__reader_main, h)) != 0) {
 		history__fail(h, "cannot start the reader thread: %s", strerror(r));
 		return -r;
 	}
 	h->reader_running = true;
+	pthread_setname_np(h->reader, "history-reader");
 	h->started = true;
 	sup_add_result_observer(h->d->sup, on_result, h);
 	sup_add_health_observer(h->d->sup, on_health, h);
