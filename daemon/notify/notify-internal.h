@@ -72,6 +72,8 @@ struct notifier {
 	bool ended;                  /* the coroutine has returned */
 	bool cancel;                 /* a delivery in flight ends at once */
 	bool sending;                /* a delivery is in flight: settings change after it */
+	bool test;                   /* notify_test's copy: ends when the daemon stops */
+	struct notifier *test_next;  /* ... in the list of tests in flight */
 	struct cfg_notifier *next_cfg; /* a reload's settings, waiting for the delivery to end */
 	size_t inflight;             /* events taken from the queue for the delivery in flight */
 	void *curl;                  /* CURL *, kept: its connection is reused */
@@ -109,6 +111,7 @@ struct notify {
 	size_t nv;
 	struct notifier **gone;      /* dropped by reloads, until their coroutine ends */
 	size_t ngone;
+	struct notifier *tests;      /* notify_test's exchanges in flight (cancelled at stop) */
 	struct njob **buckets;       /* the job records, by name */
 	size_t nbuckets, njobs;
 	struct co *keeper;           /* repeats, notify.json, freeing gone notifiers */

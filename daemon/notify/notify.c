@@ -603,11 +603,13 @@ void notify_stop(struct notify *n, uint64_t wait_ms)
 		return;
 	n->stopping = true;
 	sup_remove_health_observer(n->d->sup, on_health, n);
-	while (n->live && sup_mono_ms() < deadline) {
+	while ((n->live || n->tests) && sup_mono_ms() < deadline) {
 		for (size_t i = 0; i < n->nv; i++) {
 			notify__send_cancel(n->v[i]);
 			co_cond_broadcast(n->v[i]->wake);
 		}
+		for (struct notifier *t = n->tests; t; t = t->test_next)
+			notify__send_cancel(t);
 		for (size_t i = 0; i < n->ngone; i++)
 			co_cond_broadcast(n->gone[i]->wake);
 		co_cond_broadcast(n->wake);
@@ -695,6 +697,10 @@ int notify_test(struct notify *n, const char *notifier, char *err, size_t err_si
 
 	if (!nf)
 		return -ENOENT;
+	if (n->stopping || (n->d && n->d->stopping)) {
+		snprintf(err, err_size, "the daemon is stopping");
+		return -ECANCELED;
+	}
 	e = nevent_new(NEV_TEST, "notify-test", n->instance, NULL, NULL, sup_wall_ms(),
 		       sup_wall_ms(), NULL, 0);
 	if (!e) {
@@ -702,14 +708,23 @@ int notify_test(struct notify *n, const char *notifier, char *err, size_t err_si
 		return -ENOMEM;
 	}
 	/* Its own handle and exchange: the notifier's coroutine may be sending meanwhile. */
-	tmp = (struct notifier){ .n = n, .api_url = dup0(nf->api_url) };
+	tmp = (struct notifier){ .n = n, .api_url = dup0(nf->api_url), .test = true };
 	if ((nf->api_url && !tmp.api_url) || cfg_copy(&tmp.cfg, &nf->cfg) < 0) {
 		free(tmp.api_url);
 		nevent_free(e);
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
+	/* Listed while in flight: a stop cancels it (notify_stop waits for it to end). */
+	tmp.test_next = n->tests;
+	n->tests = &tmp;
 	ret = notify__send(&tmp, &e, 1, err, err_size);
+	for (struct notifier **pp = &n->tests; *pp; pp = &(*pp)->test_next) {
+		if (*pp == &tmp) {
+			*pp = tmp.test_next;
+			break;
+		}
+	}
 	notify__send_free(&tmp);
 	notify__cfg_free(&tmp.cfg);
 	free(tmp.api_url);

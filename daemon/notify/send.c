@@ -153,12 +153,22 @@ static int on_close(void *arg, curl_socket_t fd)
 	return close(fd);
 }
 
+/*
+ * Whether the exchange must end now: cancelled, or the room stopping; a
+ * test (coctl notify test) also as soon as the daemon is stopping, since
+ * the control server, which waits for its client, stops before the room.
+ */
+static bool cancelled(const struct notifier *nf)
+{
+	return nf->cancel || nf->n->stopping || (nf->test && nf->n->d && nf->n->d->stopping);
+}
+
 static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
 	struct xfer *x = arg;
 
 	(void)a, (void)b, (void)c, (void)d;
-	return x->nf->cancel || x->nf->n->stopping;
+	return cancelled(x->nf);
 }
 
 static size_t on_data(char *data, size_t size, size_t n, void *arg)
@@ -228,7 +238,7 @@ static CURL *handle(struct notifier *nf, struct xfer *x)
 static int transfer_error(struct xfer *x, CURLcode rc, const char *errbuf, char *err,
 			  size_t err_size)
 {
-	if (x->nf->cancel || x->nf->n->stopping) {
+	if (cancelled(x->nf)) {
 		snprintf(err, err_size, "cancelled: the daemon is stopping");
 		return -1;
 	}
