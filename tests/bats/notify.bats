@@ -810,3 +810,32 @@ write_config() {
 	daemon_stop
 	no_sanitizer_reports
 }
+
+@test "a stop during coctl notify test to a receiver that hangs cancels the test at once, leaking nothing" {
+	receiver_start hook --hang
+	write_config "$(cat <<-EOF
+	  - name: hook
+	    type: webhook
+	    url: http://127.0.0.1:$R_PORT/hook
+	    timeout: 30s
+	EOF
+	)" "$(job_yaml api hook)"
+	job_up api
+	daemon_start
+	"$COCTL" -s "$D_SOCK" notify test hook > "$BATS_TEST_TMPDIR/test.out" 2>&1 &
+	local cpid=$!
+	remember_pid "$cpid"
+	wait_posts "$R_FILE" 1
+	daemon_stop
+	echo "stopped in $D_STOP_MS ms"
+	[ "$D_STATUS" -eq 0 ]
+	[ "$D_STOP_MS" -lt 5000 ]
+	grep -q 'notify hook: test event not delivered: cancelled: the daemon is stopping' "$D_LOG"
+	# coctl is answered or loses its connection; it does not wait for the timeout.
+	wait_for 10 proc_gone "$cpid"
+	local st=0
+	wait "$cpid" || st=$?
+	cat "$BATS_TEST_TMPDIR/test.out"
+	[ "$st" -ne 0 ]
+	no_sanitizer_reports
+}
