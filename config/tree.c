@@ -18,7 +18,8 @@
 
 /* ---- arena -------------------------------------------------------------- */
 
-#define ARENA_CHUNK (256u << 10)
+#define ARENA_FIRST (2u << 10)    /* the first chunk: a configuration of one job fits */
+#define ARENA_CHUNK (256u << 10)  /* chunks grow fourfold up to this */
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -33,11 +34,17 @@ void *cfg__alloc(struct cfg_arena *a, size_t size)
 	size = (size + 15) & ~(size_t)15;
 	if (!c || c->size - c->used < size) {
 		/*
-		 * Chunks above glibc's mmap threshold (128 KiB): each is its own
-		 * mapping, given back to the system when the arena is freed
-		 * instead of stranding heap pages between long-lived strings.
+		 * Small at first, growing fourfold: a daemon holds one
+		 * configuration per job added at run time or taken from its
+		 * fleet, tens of thousands of one-job arenas (a 256 KiB first
+		 * chunk was a mapping and at least a page of each). Large
+		 * ones end above glibc's mmap threshold (128 KiB): each such
+		 * chunk is its own mapping, given back to the system when the
+		 * arena is freed instead of stranding heap pages between
+		 * long-lived strings.
 		 */
-		size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+		size_t next = c ? (c->size >= ARENA_CHUNK / 4 ? ARENA_CHUNK : c->size * 4) : ARENA_FIRST;
+		size_t want = size > next ? size : next;
 
 		c = malloc(sizeof *c + want);
 		if (!c)

@@ -210,7 +210,7 @@ static int names_grow(struct config_full *c)
 {
 	size_t old = c->capnames, *slots = c->names;
 
-	c->capnames = old ? 2 * old : 1024;
+	c->capnames = old ? 2 * old : 16; /* one-job configurations are common (coctl add, fleet) */
 	c->names = calloc(c->capnames, sizeof *c->names);
 	if (!c->names) {
 		c->names = slots;
@@ -229,7 +229,7 @@ static struct job *job_new(struct load *ld)
 	struct config_full *c = ld->cfg;
 
 	if (c->pub.njobs == c->capjobs) {
-		size_t cap = c->capjobs ? 2 * c->capjobs : 64;
+		size_t cap = c->capjobs ? 2 * c->capjobs : 4;
 		struct job *v = realloc(c->pub.jobs, cap * sizeof *v);
 
 		if (!v)
