@@ -637,15 +637,18 @@ void history__write_batch(struct history *h, struct hrec *v, size_t n)
 	if (ok)
 		ok = step_ok(h->wstmt[S_COMMIT]);
 	if (!ok) {
-		const char *why = sqlite3_errmsg(h->wdb);
+		/* Read before the rollback, which sets both anew (and may free the text). */
+		int code = sqlite3_errcode(h->wdb);
+		char why[256];
 
+		snprintf(why, sizeof why, "%s", sqlite3_errmsg(h->wdb));
 		step_ok(h->wstmt[S_ROLLBACK]);
 		pthread_mutex_lock(&h->lock);
 		h->write_errors++;
 		pthread_mutex_unlock(&h->lock);
 		/* A full disk passes; a damaged file does not. */
 		log_msg(LOG_ERR, "history: %zu records not written to %s: %s", n, h->path, why);
-		if (sqlite3_errcode(h->wdb) == SQLITE_CORRUPT || sqlite3_errcode(h->wdb) == SQLITE_NOTADB) {
+		if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
 			pthread_mutex_lock(&h->lock);
 			history__fail(h, "%s is damaged (%s): move it away to start a new one", h->path,
 				      why);
