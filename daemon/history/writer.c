@@ -365,11 +365,19 @@ void history__load_jobs(struct history *h)
 		log_msg(LOG_INFO, "history: %zu jobs known from %s", n, h->path);
 }
 
+static void touch(struct history *h, struct wjob *j);
+
+/*
+ * The writer's record of a job, its row inserted if it has none (a new
+ * job, or one whose row went with a failed batch: id 0). A new row is
+ * touched at once, so that a batch that fails checks it (forget_lost_jobs).
+ */
 static struct wjob *get_job(struct history *h, const char *name, int64_t now)
 {
 	struct wjob *j = history__find(h, name); /* only this thread inserts: no lock to read */
+	int64_t id;
 
-	if (j)
+	if (j && j->id > 0)
 		return j;
 	sqlite3_bind_text(h->wstmt[S_INS_JOB], 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(h->wstmt[S_INS_JOB], 2, now);
@@ -378,7 +386,13 @@ static struct wjob *get_job(struct history *h, const char *name, int64_t now)
 		return NULL;
 	}
 	sqlite3_reset(h->wstmt[S_INS_JOB]);
-	j = new_wjob(name, sqlite3_last_insert_rowid(h->wdb));
+	id = sqlite3_last_insert_rowid(h->wdb);
+	if (j) {
+		j->id = id;
+		touch(h, j);
+		return j;
+	}
+	j = new_wjob(name, id);
 	if (!j)
 		return NULL;
 	pthread_mutex_lock(&h->lock);
@@ -389,7 +403,31 @@ static struct wjob *get_job(struct history *h, const char *name, int64_t now)
 		return NULL;
 	}
 	pthread_mutex_unlock(&h->lock);
+	touch(h, j);
 	return j;
+}
+
+/*
+ * After a rollback: a job whose row was inserted in the failed batch has
+ * an id that no row holds (and that SQLite hands out again): its row is
+ * inserted anew with its next record, instead of its rows going under an
+ * id of no job, or of another one.
+ */
+static void forget_lost_jobs(struct history *h)
+{
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(h->wdb, "SELECT 1 FROM jobs WHERE id = ?1 AND name = ?2", -1, &s,
+			       NULL) != SQLITE_OK)
+		return;
+	for (struct wjob *j = h->touched; j; j = j->tnext) {
+		sqlite3_bind_int64(s, 1, j->id);
+		sqlite3_bind_text(s, 2, j->name, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_DONE)
+			j->id = 0;
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
 }
 
 /* ---- rollups -------------------------------------------------------------------------- */
@@ -643,6 +681,7 @@ void history__write_batch(struct history *h, struct hrec *v, size_t n)
 
 		snprintf(why, sizeof why, "%s", sqlite3_errmsg(h->wdb));
 		step_ok(h->wstmt[S_ROLLBACK]);
+		forget_lost_jobs(h);
 		pthread_mutex_lock(&h->lock);
 		h->write_errors++;
 		pthread_mutex_unlock(&h->lock);
