@@ -620,12 +620,16 @@ static int write_event(struct history *h, const struct hrec *r)
 	if (rc != SQLITE_DONE)
 		return rc;
 	delete_before(h->wstmt[S_DEL_EVENTS], j->id, r->at_ms - (int64_t)h->cfg.events_ms);
-	if (h->events % 64 == 0) {
-		sqlite3_bind_int64(h->wstmt[S_CAP_EVENTS], 1, j->id);
-		sqlite3_bind_int64(h->wstmt[S_CAP_EVENTS], 2, EVENTS_PER_JOB - 1);
-		sqlite3_step(h->wstmt[S_CAP_EVENTS]);
-		sqlite3_reset(h->wstmt[S_CAP_EVENTS]);
-	}
+	/*
+	 * At every event of the job: transitions are rare, and the look-up
+	 * walks at most EVENTS_PER_JOB entries of the job's key. (Once every
+	 * 64 events of all jobs, two jobs flapping in turn left one of them
+	 * uncapped.)
+	 */
+	sqlite3_bind_int64(h->wstmt[S_CAP_EVENTS], 1, j->id);
+	sqlite3_bind_int64(h->wstmt[S_CAP_EVENTS], 2, EVENTS_PER_JOB - 1);
+	sqlite3_step(h->wstmt[S_CAP_EVENTS]);
+	sqlite3_reset(h->wstmt[S_CAP_EVENTS]);
 	if (r->at_ms > j->last_ms)
 		j->last_ms = r->at_ms;
 	if (!r->outcome && r->error)
