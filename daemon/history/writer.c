@@ -434,10 +434,16 @@ static void forget_lost_jobs(struct history *h)
 
 static int upsert_agg(sqlite3_stmt *s, int64_t id, const struct agg *a)
 {
+	uint32_t p95 = history__percentile(a->sketch, 95);
 	int rc;
 
 	if (!a->start || !a->runs)
 		return SQLITE_DONE;
+	/* A bucket's middle can lie past what was seen (ten runs of 1.1 ms: 1.28 ms). */
+	if (p95 < a->dmin)
+		p95 = a->dmin;
+	if (p95 > a->dmax)
+		p95 = a->dmax;
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, a->start);
 	sqlite3_bind_int64(s, 3, a->runs);
@@ -446,7 +452,7 @@ static int upsert_agg(sqlite3_stmt *s, int64_t id, const struct agg *a)
 	sqlite3_bind_int64(s, 6, a->dmin);
 	sqlite3_bind_int64(s, 7, a->dmax);
 	sqlite3_bind_int64(s, 8, (sqlite3_int64)a->dsum);
-	sqlite3_bind_int64(s, 9, history__percentile(a->sketch, 95));
+	sqlite3_bind_int64(s, 9, p95);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	return rc;
