@@ -651,6 +651,12 @@ static int write_event(struct history *h, const struct hrec *r)
 	}
 	h->events++;
 	pthread_mutex_unlock(&h->lock);
+	/*
+	 * The last outage goes into the summary row now (only this thread
+	 * changes j->sum: no lock to read it): else a restart before the next
+	 * hour read the outage before it.
+	 */
+	save_summary(h, j, &j->sum);
 	touch(h, j);
 	return rc;
 }
