@@ -504,6 +504,29 @@ static void save_summary(struct history *h, struct wjob *j, const struct hsum *s
 }
 
 /*
+ * The runs and successes of the last `days` days before `hour` (the hour
+ * the job enters): from the hourly rows if they are kept that long, else
+ * from the daily ones, today and the days - 1 before it: the days before
+ * the one being filled from their rows, that one from memory (its row is
+ * as old as the last batch, and the hour that just ended is not in it yet).
+ */
+static void window_sums(struct history *h, struct wjob *j, int64_t hour, int days, uint64_t *runs,
+			uint64_t *ok)
+{
+	int64_t from = hour / 24 - (days - 1), filling = j->day.start ? j->day.start : hour / 24 + 1;
+
+	if (h->cfg.hourly_ms >= (uint64_t)days * DAY_MS) {
+		sums(h->wstmt[S_SUM_HOURS], j->id, hour - days * 24 + 1, hour, runs, ok);
+		return;
+	}
+	sums(h->wstmt[S_SUM_DAYS], j->id, from, filling, runs, ok);
+	if (j->day.start && j->day.start >= from) {
+		*runs += j->day.runs;
+		*ok += j->day.ok;
+	}
+}
+
+/*
  * The job enters a new hour: its last hour is final, the bar moves on, the
  * 24-hour and 30-day counts are summed afresh from the rollups, and the
  * hours past the retention go.
@@ -533,11 +556,8 @@ static void roll_hour(struct history *h, struct wjob *j, int64_t hour)
 			(int16_t)((uint64_t)j->hour.ok * 1000 / j->hour.runs);
 	sum.bar_end = hour;
 	sums(h->wstmt[S_SUM_HOURS], j->id, hour - 23, hour, &sum.runs_24h, &sum.ok_24h);
-	sums(h->wstmt[S_SUM_HOURS], j->id, hour - 7 * 24 + 1, hour, &sum.runs_7d, &sum.ok_7d);
-	if (h->cfg.hourly_ms >= 30 * DAY_MS)
-		sums(h->wstmt[S_SUM_HOURS], j->id, hour - 30 * 24 + 1, hour, &sum.runs_30d, &sum.ok_30d);
-	else
-		sums(h->wstmt[S_SUM_DAYS], j->id, hour / 24 - 29, hour / 24, &sum.runs_30d, &sum.ok_30d);
+	window_sums(h, j, hour, 7, &sum.runs_7d, &sum.ok_7d);
+	window_sums(h, j, hour, 30, &sum.runs_30d, &sum.ok_30d);
 	sum.cur_runs = sum.cur_ok = 0;
 	delete_before(h->wstmt[S_DEL_HOURS], j->id, hour - (int64_t)(h->cfg.hourly_ms / HOUR_MS));
 	save_summary(h, j, &sum);
