@@ -196,8 +196,7 @@ static void print_notify(json_t *job, long long now)
 		printf("nobody");
 	if (jint(job, "notify_repeat_ms", 0) > 0)
 		printf(" (a down again every %s)",
-		       fmt_duration_us((unsigned long long)jint(job, "notify_repeat_ms", 0) * 1000, a,
-				       sizeof a));
+		       config_format_duration((uint64_t)jint(job, "notify_repeat_ms", 0), a, sizeof a));
 	if (json_is_object(last) && json_is_string(json_object_get(last, "event"))) {
 		printf("; last: %s to %s, %s %s", jstr(last, "event", "?"), jstr(last, "notifier", "?"),
 		       jstr(last, "outcome", "?"), fmt_relative(jint(last, "at_ms", 0), now, b, sizeof b));
