@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/coctl.h"
+#include "config/config.h"
 
 #define TIMEOUT_MS 60000 /* a daemon that does not answer in a minute is stuck */
 
