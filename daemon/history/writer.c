@@ -90,9 +90,9 @@ static const char *const stmt_sql[NSTMTS] = {
 	[S_UP_SUMMARY] = "INSERT OR REPLACE INTO summary(job, bar_end, bar, runs_24h, ok_24h,"
 			 " runs_7d, ok_7d, runs_30d, ok_30d, down_ms, up_ms, down_error)"
 			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-	[S_GET_HOUR] = "SELECT runs, ok, timeout, dmin, dmax, dsum FROM hourly WHERE job = ?1"
+	[S_GET_HOUR] = "SELECT runs, ok, timeout, dmin, dmax, dsum, p95 FROM hourly WHERE job = ?1"
 		       " AND hour = ?2",
-	[S_GET_DAY] = "SELECT runs, ok, timeout, dmin, dmax, dsum FROM daily WHERE job = ?1"
+	[S_GET_DAY] = "SELECT runs, ok, timeout, dmin, dmax, dsum, p95 FROM daily WHERE job = ?1"
 		      " AND day = ?2",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -306,6 +306,14 @@ static void load_agg(sqlite3_stmt *s, int64_t id, int64_t start, struct agg *a)
 		a->dmin = (uint32_t)sqlite3_column_int64(s, 3);
 		a->dmax = (uint32_t)sqlite3_column_int64(s, 4);
 		a->dsum = (uint64_t)sqlite3_column_int64(s, 5);
+		/*
+		 * The sketch is not stored: the runs so far count as runs of
+		 * their p95, so that the rollup rewritten with more runs keeps
+		 * a p95 near it (an empty sketch made it the new runs' alone).
+		 */
+		if (a->runs)
+			a->sketch[history__bucket((uint32_t)sqlite3_column_int64(s, 6))] =
+				a->runs > UINT16_MAX ? UINT16_MAX : (uint16_t)a->runs;
 	}
 	sqlite3_reset(s);
 }
@@ -344,7 +352,14 @@ void history__load_jobs(struct history *h)
 		j->sum.down_ms = sqlite3_column_int64(s, 9);
 		j->sum.up_ms = sqlite3_column_int64(s, 10);
 		j->sum.down_error = err ? strdup((const char *)err) : NULL;
-		load_agg(h->wstmt[S_GET_HOUR], j->id, now / HOUR_MS, &j->hour);
+		/*
+		 * The hour the writer was filling (the bar ends there), even if
+		 * it is over: the next record rolls it into the bar. Loading the
+		 * hour now instead left that hour out of the bar and the uptimes
+		 * for good, and the hour now out of them until the next hour.
+		 */
+		load_agg(h->wstmt[S_GET_HOUR], j->id, j->sum.bar_end ? j->sum.bar_end : now / HOUR_MS,
+			 &j->hour);
 		load_agg(h->wstmt[S_GET_DAY], j->id, now / DAY_MS, &j->day);
 		if (j->sum.bar_end == j->hour.start) {
 			j->sum.cur_runs = j->hour.runs;
