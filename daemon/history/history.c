@@ -52,6 +52,40 @@ void history__fail(struct history *h, const char *fmt, ...)
 
 /* ---- the loop's side ---------------------------------------------------------- */
 
+/*
+ * A copy of an error text that is valid UTF-8, as JSON needs it (coctl
+ * history and events, /api/v1): a probe's error is cut at PROBE_ERROR_MAX
+ * bytes, maybe within a character, and may quote a server's bytes. Each
+ * byte of an invalid sequence becomes '?', as in the control protocol's
+ * replies. (Kept as it was, such a text made jansson refuse the result,
+ * which was left out of every reply: "0 results".)
+ */
+static char *utf8_dup(const char *s)
+{
+	char *d = strdup(s);
+	unsigned char *p = (unsigned char *)d;
+
+	if (!d)
+		return NULL;
+	while (*p) {
+		size_t n = *p < 0x80 ? 1 : *p >= 0xc2 && *p <= 0xdf ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+			   *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
+
+		for (size_t i = 1; n && i < n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				n = 0;
+		/* Overlong forms, surrogates and code points past U+10FFFF. */
+		if ((n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) ||
+		    (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))))
+			n = 0;
+		if (!n)
+			*p++ = '?';
+		else
+			p += n;
+	}
+	return d;
+}
+
 static void push(struct history *h, const struct hrec *r)
 {
 	bool wake;
@@ -80,7 +114,7 @@ static void on_result(void *arg, struct job_state *js)
 		.outcome = js->last.outcome,
 		.duration_us = js->last.duration_us,
 		.at_ms = js->last.end_ms,
-		.error = js->last_error ? strdup(js->last_error) : NULL,
+		.error = js->last_error ? utf8_dup(js->last_error) : NULL,
 	};
 
 	snprintf(r.name, sizeof r.name, "%s", js->job->name);
@@ -94,7 +128,7 @@ static void on_health(void *arg, struct job_state *js, enum job_health was)
 
 	if (js->health == HEALTH_DOWN) {
 		r.outcome = 0;
-		r.error = js->last_error ? strdup(js->last_error) : NULL;
+		r.error = js->last_error ? utf8_dup(js->last_error) : NULL;
 	} else if (js->health == HEALTH_UP && was == HEALTH_DOWN) {
 		r.outcome = 1;
 		if (js->health_prev_since_ms)
