@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/history/history-internal.h"
 
@@ -188,27 +189,69 @@ static int exec(struct history *h, sqlite3 *db, const char *sql, const char *wha
 	return -1;
 }
 
+/*
+ * Why a database could not be opened, as " (DIR: Read-only file system)"
+ * when its directory cannot be written (SQLite makes its -wal and -shm
+ * files there, also to read a database in WAL mode), else what the system
+ * said of SQLite's last call, or "".
+ */
+static const char *os_error(const struct history *h, sqlite3 *db, char *buf, size_t size)
+{
+	char *dir = strdup(h->path), *slash = dir ? strrchr(dir, '/') : NULL;
+	const char *d = slash ? dir : ".";
+	int e = db ? sqlite3_system_errno(db) : 0, de = 0;
+	struct stat sb;
+
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (dir && stat(d, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		de = ENOTDIR;
+	else if (dir && access(d, W_OK | X_OK) < 0)
+		de = errno;
+	if (de) {
+		snprintf(buf, size, " (%s: %s)", d, strerror(de));
+		free(dir);
+		return buf;
+	}
+	free(dir);
+	if (!e)
+		return "";
+	snprintf(buf, size, " (%s)", strerror(e));
+	return buf;
+}
+
 int history__open_writer(struct history *h)
 {
 	sqlite3_stmt *s;
 	int version = -1, rc;
+	char ebuf[4200];
 
 	rc = sqlite3_open_v2(h->path, &h->wdb,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		history__fail(h, "cannot open %s: %s", h->path,
-			      h->wdb ? sqlite3_errmsg(h->wdb) : sqlite3_errstr(rc));
+		history__fail(h, "cannot open %s: %s%s", h->path,
+			      h->wdb ? sqlite3_errmsg(h->wdb) : sqlite3_errstr(rc),
+			      os_error(h, h->wdb, ebuf, sizeof ebuf));
 		return -1;
 	}
 	sqlite3_busy_timeout(h->wdb, 5000);
 	/* Error texts can say more than a passer-by should read (SQLite makes it 0644). */
 	if (chmod(h->path, 0640) < 0 && errno != EPERM)
 		log_msg(LOG_WARNING, "history: cannot make %s private: %s", h->path, strerror(errno));
-	/* A file that is not a database shows here, at the first read. */
+	/*
+	 * A file that is not a database shows here, at the first read; so
+	 * does a database in WAL mode whose -wal and -shm files cannot be
+	 * made (a read-only file system): that one is not to be moved away.
+	 */
 	if (sqlite3_prepare_v2(h->wdb, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW) {
-		history__fail(h, "%s is not a usable SQLite database (%s): move it away to start a "
-			      "new one", h->path, sqlite3_errmsg(h->wdb));
+		rc = sqlite3_errcode(h->wdb);
+		if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+			history__fail(h, "%s is not a usable SQLite database (%s): move it away to start "
+				      "a new one", h->path, sqlite3_errmsg(h->wdb));
+		else
+			history__fail(h, "cannot open %s: %s%s", h->path, sqlite3_errmsg(h->wdb),
+				      os_error(h, h->wdb, ebuf, sizeof ebuf));
 		sqlite3_finalize(s);
 		return -1;
 	}
