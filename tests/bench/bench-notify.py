@@ -3,7 +3,7 @@
 """bench-notify.py: notifications (issue 14), N jobs going down at once.
 
     tests/bench/bench-notify.py [--runs R] [--jobs N] [--every DUR] [--no-up]
-                                [--hook-delay MS] [--quick]
+                                [--hook-delay MS] [--history] [--quick]
 
 Defaults: 3 runs of each kind, 10,000 jobs every 2s, with the up phase
 (about 5 minutes). --quick: 1 run of each, 2,000 jobs, no up phase (about
@@ -32,8 +32,10 @@ failure, Ctrl-C or SIGTERM):
   coro-runnerd  N tcp jobs every DUR, timeout min(2s, DUR/2),
                 failures_before_down 1, successes_before_up 1, against the
                 listener; notifiers am (alertmanager) and hook (webhook),
-                queue max(10000, N); its NOTIFY_SOCKET read here all along,
-                as systemd does (CPU 0; this script also runs on CPU 1)
+                queue max(10000, N); `history: off` (the results' SQLite
+                history is not what is measured; --history keeps it); its
+                NOTIFY_SOCKET read here all along, as systemd does (CPU 0;
+                this script runs on CPU 1)
 
 Why every 2s: the jobs go down at their next tick after the kill, spread
 over one interval by their phases, so the interval is how "at once" the
@@ -560,11 +562,27 @@ class Daemon:
 
 # ---- the configuration -----------------------------------------------------------------
 
-def write_config(path, n, every, port, am_url, hook_url, notify):
+def knows_history(prog, workdir):
+    """Whether this coro-runnerd has the history section (to turn it off)."""
+    tmp = tempfile.mkdtemp(prefix="check-", dir=workdir)
+    path = os.path.join(tmp, "main.yaml")
+    os.mkdir(os.path.join(tmp, "jobs.d"))
+    with open(path, "w") as f:
+        f.write("history: off\njobs: []\n")
+    r = subprocess.run([prog, "--check", "-c", path, "-d", os.path.join(tmp, "jobs.d")],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return r.returncode == 0
+
+
+def write_config(path, n, every, port, am_url, hook_url, notify, history_off):
     queue = max(10000, n)
     every_text = fmt_dur(every)
     timeout_text = fmt_dur(min(2.0, every / 2))
     with open(path, "w") as f:
+        if history_off:
+            f.write("history: off\n")
         f.write("notifiers:\n"
                 "  - name: am\n    type: alertmanager\n    url: %s\n    queue: %d\n"
                 "  - name: hook\n    type: webhook\n    url: %s/hook\n    queue: %d\n"
@@ -809,6 +827,8 @@ def main():
     ap.add_argument("--no-up", action="store_true", help="no up (resolved) phase")
     ap.add_argument("--hook-delay", type=float, default=0.0, metavar="MS",
                     help="the webhook receiver answers each POST MS ms late (a slow receiver)")
+    ap.add_argument("--history", action="store_true",
+                    help="keep the daemon's results history (default: history: off)")
     ap.add_argument("--quick", action="store_true", help="1 run of each, 2000 jobs, no up phase")
     args = ap.parse_args()
     runs = 1 if args.quick else args.runs
@@ -840,15 +860,19 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
 
     workdir = tempfile.mkdtemp(prefix="bench-notify-")
-    # Copies: every run uses the same binaries, even if the build is redone meanwhile.
-    daemon = shutil.copy2(daemon, os.path.join(workdir, "coro-runnerd"))
-    if probes:
-        probes = shutil.copy2(probes, os.path.join(workdir, "bench-probes"))
     listener = receiver = None
     res = {"notify": [], "baseline": []}
     status = 0
+    history_off = False
     t_start = time.monotonic()
     try:
+        # Copies: every run uses the same binaries, even if the build is redone meanwhile.
+        daemon = shutil.copy2(daemon, os.path.join(workdir, "coro-runnerd"))
+        if probes:
+            probes = shutil.copy2(probes, os.path.join(workdir, "bench-probes"))
+        # The results' history (an SQLite database of every run) is turned off: it is not
+        # what is measured, and its writes would add their own lag to both kinds of run.
+        history_off = not args.history and knows_history(daemon, workdir)
         listener = Listener(probes)
         receiver = Receiver(args.hook_delay)
         paths = {}
@@ -857,7 +881,7 @@ def main():
             def make(am_url):
                 p = os.path.join(workdir, "%s.yaml" % kind)
                 write_config(p, n, args.every, listener.port, am_url, receiver.url,
-                             kind == "notify")
+                             kind == "notify", history_off)
                 return p
             return make
 
@@ -890,10 +914,11 @@ def main():
           "receiver in its own process); baseline: the same without notify:. Daemon on\n"
           "CPU %d; Alertmanager, receiver, listener on CPU %d. %d run%s of each, alternated;\n"
           "median (min-max). Times in s from the kill (restart) of the listener, from the\n"
-          "daemon's log.%s\n"
+          "daemon's log. History %s.%s\n"
           % (n, fmt_dur(args.every), n,
              "; listener back: %d up events" % n if up else "",
              DAEMON_CPU, HELPER_CPU, runs, "" if runs == 1 else "s",
+             "off" if history_off else "as the daemon's default",
              "" if ncpu >= 2 else "\n(one CPU: the daemon and the helpers share it)"))
     phases = ["down"] + (["up"] if up else [])
     for ph in phases:
