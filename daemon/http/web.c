@@ -443,7 +443,8 @@ static void api_history(struct web *w, struct http_conn *c, const char *name, bo
 	int r;
 
 	r = history_results(w->d->history, name, 0, 0, false, JOB_RESULTS, &res, &nres);
-	if (r == -ENOENT || (r < 0 && !sup_find(w->d->sup, name))) {
+	/* A job that has not run yet has no history, and empty lists; one that is gone, its history. */
+	if (r < 0 && !sup_find(w->d->sup, name)) {
 		http__reply_error(c, 404, "Not Found", head);
 		return;
 	}
