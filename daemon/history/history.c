@@ -254,6 +254,14 @@ void history_free(struct history *h)
 		}
 	}
 	free(h->buckets);
+	/*
+	 * The writer thread finalizes its statements as it ends; without one
+	 * (never started, or the reader could not open) they are left, and
+	 * sqlite3_close of a connection with statements fails (SQLITE_BUSY)
+	 * and frees nothing.
+	 */
+	for (int i = 0; i < HISTORY_WRITER_STMTS; i++)
+		sqlite3_finalize(h->wstmt[i]);
 	if (h->wdb)
 		sqlite3_close(h->wdb);
 	if (h->rdb)
