@@ -87,7 +87,8 @@ PC     := $(BUILD)/coro.pc
 # cross build has none of them).
 NATIVE_ONLY := tests/unit/test-resolve.c tests/unit/test-curl.c $(wildcard tests/unit/test-config*.c) \
                $(wildcard tests/unit/test-probe*.c) tests/unit/test-supervisor.c tests/unit/test-metrics.c \
-               $(wildcard tests/unit/test-etcd*.c tests/unit/test-fleet*.c tests/unit/test-notify*.c)
+               $(wildcard tests/unit/test-etcd*.c tests/unit/test-fleet*.c tests/unit/test-notify*.c) \
+               $(wildcard tests/unit/test-history*.c)
 UNIT_SRC   := $(filter-out $(if $(CROSS),$(NATIVE_ONLY)),$(wildcard tests/unit/test-*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_CXX   := $(if $(CROSS),,$(patsubst tests/unit/%.cpp,$(BUILD)/tests/%,$(wildcard tests/unit/test-compat*.cpp)))
@@ -197,9 +198,10 @@ $(BUILD)/tests/test-supervisor: $(BUILD)/tests/test-supervisor.o $(TAP_OBJ) $(DA
 $(BUILD)/tests/test-probe%: $(BUILD)/tests/test-probe%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
-# The fleet's and the notifications' tests (a pattern's stem cannot be
-# empty: test-etcd is named), on the daemon's library.
-FLEET_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-etcd*.c tests/unit/test-fleet*.c tests/unit/test-notify*.c))
+# The fleet's, the notifications' and the history's tests (a pattern's stem
+# cannot be empty: test-etcd is named), on the daemon's library.
+FLEET_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-etcd*.c tests/unit/test-fleet*.c \
+               tests/unit/test-notify*.c tests/unit/test-history*.c))
 $(FLEET_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TAP_OBJ) $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
