@@ -87,13 +87,13 @@ runs_on_without_history() {
 	  - name: needs-flag
 	    type: exec
 	    command: ["/bin/sh", "-c", "test -e '$flag'"]
-	    every: 200ms
-	    timeout: 150ms
+	    every: 400ms
+	    timeout: 350ms
 	  - name: pg
 	    type: tcp
 	    target: "127.0.0.1:$lport"
-	    every: 200ms
-	    timeout: 150ms
+	    every: 400ms
+	    timeout: 350ms
 	EOF
 	daemon_start
 	# needs-flag fails while the file is absent; it comes up once the file is there.
@@ -111,7 +111,7 @@ runs_on_without_history() {
 	wait_log 'job needs-flag: ok' 6
 	# Paused, so that what follows reads the same results; the writer commits every half second.
 	ctl pause needs-flag pg
-	sleep 1.2
+	sleep 1.6
 
 	# Results, newest first; the newest ok, the older failures "exit 1".
 	run ctl history needs-flag -n 1000 -o json
@@ -130,7 +130,7 @@ runs_on_without_history() {
 	first_fail = results.index("failed")
 	assert set(results[:first_fail]) == {"ok"} and set(results[first_fail:]) == {"failed"}, results
 	assert all(x["error"] == "exit 1" for x in r[first_fail:])
-	assert all(0 < x["duration_us"] < 150000 for x in r)
+	assert all(0 < x["duration_us"] < 350000 for x in r)
 	PY
 	# --failed: the failures only, all of them.
 	run ctl history needs-flag --failed -n 1000 -o json
@@ -158,7 +158,8 @@ runs_on_without_history() {
 	[ "$n_until" -gt 0 ]
 	local n_all
 	n_all=$(json_get 'len(v["results"])' < "$BATS_TEST_TMPDIR/all.json")
-	# Paused more than a second ago: nothing in the last second, everything in the last hour.
+	# Paused 1.6 s ago (a run then in flight ended within 350 ms): nothing in the last
+	# second, everything in the last hour.
 	run ctl history needs-flag --since 1s -o json
 	[ "$(json_get 'len(v["results"])' <<< "$output")" -eq 0 ]
 	run ctl history needs-flag --since 1h -n 1000 -o json
