@@ -249,7 +249,7 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	"$COCTL" kill slow
 	wait "$RUNNER" || true
 	[ $((SECONDS - t0)) -le 2 ]
-	! pgrep -f '/bin/sleep 30' -P "$D_PID"
+	! pgrep -f '/bin/sleep 30' -P "$D_PID" || false
 	[[ "$(cat run.out)" == *"killed or removed while it ran"* ]]
 }
 
@@ -405,5 +405,5 @@ json() { # json EXPR: evaluates a Python expression on the JSON read from stdin 
 	[ "$status" -eq 1 ]
 	[ "$(cat run.out)" = "coctl: the daemon is stopping" ]
 	kill "$idle" || true
-	! grep -q "still busy" "$D_LOG"
+	! grep -q "still busy" "$D_LOG" || false
 }

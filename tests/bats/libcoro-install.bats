@@ -184,7 +184,7 @@ CXX
 	run cc -E -P "$BATS_FILE_TMPDIR/names.c" $(pkg-config --cflags coro)
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"co_accept"* ]]
-	! grep -qE '\bco_fn\b|\bstruct co\b|\bco_attr\b|\bco_sharestack\b' <<<"$output"
+	! grep -qE '\bco_fn\b|\bstruct co\b|\bco_attr\b|\bco_sharestack\b' <<<"$output" || false
 	# ...and coro.h after it is refused with a message.
 	printf '#include "co_routine.h"\n#include "coro.h"\n' > "$BATS_FILE_TMPDIR/order.c"
 	run cc -fsyntax-only "$BATS_FILE_TMPDIR/order.c" $(pkg-config --cflags coro)

@@ -129,7 +129,7 @@ all_ran() {
 	grep -qx 'coro_runner_jobs 3' <<<"$page"
 	# The http job's status (none came: 0); none for the tcp jobs.
 	grep -qx 'probe_http_status_code{job="web"} 0' <<<"$page"
-	! grep -q '^probe_http_status_code{job="down-job"' <<<"$page"
+	! grep -q '^probe_http_status_code{job="down-job"' <<<"$page" || false
 	grep -qE '^coro_runner_build_info\{version="[0-9.]+"\} 1$' <<<"$page"
 }
 
@@ -137,7 +137,7 @@ all_ran() {
 	page=$(scrape)
 	grep -qF 'probe_success{job="up-job",team="web \"blue\" \\ two\nlines",exported_result="mine"}' <<<"$page"
 	grep -qF 'coro_runner_job_runs_total{job="up-job",team="web \"blue\" \\ two\nlines",exported_result="mine",result="ok"}' <<<"$page"
-	! grep -E '\{[^}]*(127\.0\.0\.1|http://)' <<<"$page"
+	! grep -E '\{[^}]*(127\.0\.0\.1|http://)' <<<"$page" || false
 }
 
 @test "other paths get 404, other methods 405, HEAD the headers only, HTTP/1.0 works" {
@@ -150,7 +150,7 @@ all_ran() {
 	[ "$(curl -s -m 10 -D - -o /dev/null -X DELETE "$url/metrics" | grep -c '^Allow: GET, HEAD')" = 1 ]
 	run raw_request 'HEAD /metrics HTTP/1.0\r\n\r\n'
 	[[ "$output" == "HTTP/1.1 200 OK"* ]]
-	! grep -q '^# HELP' <<<"$output"
+	! grep -q '^# HELP' <<<"$output" || false
 	run raw_request 'GET /metrics HTTP/1.0\n\n'
 	grep -q '^# TYPE probe_success gauge' <<<"$output"
 }
@@ -241,7 +241,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 	cat "$BATS_TEST_TMPDIR"/{slow,crowd,garbage,longline}
 	[ "$ok" -eq 10 ]
 	grep -q '^slow: 20 of 20 closed by the server' "$BATS_TEST_TMPDIR/slow"
-	! grep -q 'reply HTTP/1.1 200' "$BATS_TEST_TMPDIR/longline"
+	! grep -q 'reply HTTP/1.1 200' "$BATS_TEST_TMPDIR/longline" || false
 	kill -0 "$D_PID"
 	all_ran
 }
@@ -254,7 +254,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 	kill -HUP "$D_PID"
 	D_METRICS_PORT=$new
 	wait_for 10 scrape
-	! curl -s -m 2 -o /dev/null "http://127.0.0.1:$old/metrics"
+	! curl -s -m 2 -o /dev/null "http://127.0.0.1:$old/metrics" || false
 	page=$(scrape)
 	grep -qx 'coro_runner_config_last_reload_successful 1' <<<"$page"
 	grep -qx 'coro_runner_config_reloads_total{result="ok"} 1' <<<"$page"
@@ -269,7 +269,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 	write_config "$D_CONF"
 	kill -HUP "$D_PID"
 	wait_log 'metrics: no longer served' 1 10
-	! curl -s -m 2 -o /dev/null "http://127.0.0.1:$new/metrics"
+	! curl -s -m 2 -o /dev/null "http://127.0.0.1:$new/metrics" || false
 	write_config "$D_CONF" "$new"
 	kill -HUP "$D_PID"
 	wait_for 10 scrape
@@ -284,7 +284,7 @@ for r in json.load(sys.stdin)["data"]["result"]:
 	write_config "$D_CONF"
 	python3 -c 'for i in range(10000): print("  - {name: idle-%d, type: tcp, target: \"127.0.0.1:9\", every: 24h}" % i)' >>"$D_CONF"
 	daemon_start_metrics
-	! grep -q '^metrics:' "$D_CONF"
+	! grep -q '^metrics:' "$D_CONF" || false
 	# A client that asks and never reads, with a small receive buffer.
 	python3 -c '
 import socket, sys, time
@@ -315,5 +315,5 @@ time.sleep(60)' "$D_METRICS_PORT" &
 	wait_for 5 proc_gone "$D_PID"
 	tail -n 5 "$D_LOG"
 	grep -q 'notice: stopped' "$D_LOG"
-	! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|metrics: stopped with' "$D_LOG"
+	! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|metrics: stopped with' "$D_LOG" || false
 }
