@@ -195,6 +195,15 @@ static void etcd_failed(struct fleet *f, const char *what, struct etcd *e)
 	etcd_cancel(f->watch_etcd);
 }
 
+/* A call to etcd succeeded: says so if the last one had failed. */
+static void etcd_answered(struct fleet *f, struct etcd *e)
+{
+	if (!f->etcd_up && strncmp(f->state, "etcd unreachable", 16) == 0)
+		log_member(LOG_NOTICE, f->cfg.member, NULL, "fleet: etcd answers again (%s)",
+			   etcd_endpoint(e));
+	f->etcd_up = true;
+}
+
 /* The lease is gone (expired or revoked): this member owns nothing until it rejoins. */
 static void lease_lost(struct fleet *f)
 {
@@ -228,7 +237,7 @@ static bool join(struct fleet *f)
 		}
 		f->ttl_ms = ttl_s * 1000;
 		f->last_ok_sent_mono = sent;
-		f->etcd_up = true;
+		etcd_answered(f, f->lease_etcd);
 	}
 	if (!f->self_value && !(f->self_value = member_value(f)))
 		return false;
@@ -236,6 +245,7 @@ static bool join(struct fleet *f)
 	ret = etcd_create(f->lease_etcd, key, f->self_value, strlen(f->self_value), f->lease,
 			  &created, &held);
 	if (ret == -ENOENT) {
+		etcd_answered(f, f->lease_etcd); /* that the lease is gone */
 		lease_lost(f);
 		return false;
 	}
@@ -243,7 +253,7 @@ static bool join(struct fleet *f)
 		etcd_failed(f, "join", f->lease_etcd);
 		return false;
 	}
-	f->etcd_up = true;
+	etcd_answered(f, f->lease_etcd);
 	if (!created && held.lease != f->lease) {
 		if (!f->waiting_logged)
 			log_member(LOG_ERR, f->cfg.member, NULL,
@@ -278,6 +288,7 @@ static void renew(struct fleet *f)
 	int ret = etcd_keepalive(f->lease_etcd, f->lease, &ttl_s);
 
 	if (ret == -ENOENT) {
+		etcd_answered(f, f->lease_etcd); /* that the lease is gone */
 		lease_lost(f);
 		return;
 	}
@@ -285,10 +296,7 @@ static void renew(struct fleet *f)
 		etcd_failed(f, "lease renewal", f->lease_etcd);
 		return;
 	}
-	if (!f->etcd_up)
-		log_member(LOG_NOTICE, f->cfg.member, NULL, "fleet: etcd answers again (%s)",
-			   etcd_endpoint(f->lease_etcd));
-	f->etcd_up = true;
+	etcd_answered(f, f->lease_etcd);
 	f->last_ok_sent_mono = sent;
 	f->last_renewal_wall = sup_wall_ms();
 	f->renewals++;
