@@ -159,8 +159,10 @@ static void print_uptime(json_t *job, long long now)
 	for (size_t i = 0; i < 3; i++) {
 		json_t *v = json_object_get(u, windows[i]);
 
+		/* Truncated, as the status page shows it: 99.996% is not 100%. */
 		if (json_is_number(v))
-			printf("%s%.2f%% (%s)", i ? ", " : "", json_number_value(v) * 100, windows[i]);
+			printf("%s%.2f%% (%s)", i ? ", " : "",
+			       (double)(long long)(json_number_value(v) * 10000) / 100, windows[i]);
 		else
 			printf("%s- (%s)", i ? ", " : "", windows[i]);
 	}

@@ -277,34 +277,59 @@ static bool secret_name(const char *name)
 	return false;
 }
 
-/* A URL with the password of its userinfo masked. */
+/*
+ * A URL with what may be a secret masked: the password of its userinfo,
+ * and the values of query parameters whose names look secret (?token=).
+ */
 static void put_url(struct mbuf *b, const char *url)
 {
-	const char *scheme = strstr(url, "://"), *at, *colon, *slash;
+	static const char dots[] = "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2"; /* four U+2022 */
+	const char *scheme = strstr(url, "://"), *host = scheme ? scheme + 3 : url;
+	size_t len = strlen(url), auth_end = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', auth_end), *q;
+	char *out = malloc(len * 4 + 64), *o = out;
 
-	if (!scheme) {
-		web__esc(b, url);
+	if (!out)
 		return;
-	}
-	slash = strchr(scheme + 3, '/');
-	at = strchr(scheme + 3, '@');
-	if (!at || (slash && at > slash)) {
-		web__esc(b, url);
-		return;
-	}
-	colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
-	if (!colon) {
-		web__esc(b, url);
-		return;
-	}
-	{
-		char *head = strndup(url, (size_t)(colon - url) + 1);
+	if (at && memchr(host, ':', (size_t)(at - host))) {
+		const char *colon = memchr(host, ':', (size_t)(at - host));
 
-		web__esc(b, head);
-		free(head);
+		memcpy(o, url, (size_t)(colon - url) + 1);
+		o += colon - url + 1;
+		o = stpcpy(o, dots);
+		url = at;
 	}
-	metrics__puts(b, "&#8226;&#8226;&#8226;&#8226;");
-	web__esc(b, at);
+	q = strchr(url, '?');
+	if (!q) {
+		o = stpcpy(o, url);
+	} else {
+		memcpy(o, url, (size_t)(q - url) + 1);
+		o += q - url + 1;
+		for (const char *p = q + 1; *p;) {
+			size_t n = strcspn(p, "&#"), k = strcspn(p, "=&#");
+			char name[128];
+
+			snprintf(name, sizeof name, "%.*s", (int)(k < sizeof name ? k : sizeof name - 1), p);
+			if (k < n && secret_name(name)) {
+				memcpy(o, p, k + 1);
+				o += k + 1;
+				o = stpcpy(o, dots);
+			} else {
+				memcpy(o, p, n);
+				o += n;
+			}
+			p += n;
+			if (*p == '&')
+				*o++ = *p++;
+			else if (*p == '#') {
+				o = stpcpy(o, p);
+				break;
+			}
+		}
+		*o = '\0';
+	}
+	web__esc(b, out);
+	free(out);
 }
 
 static void def_row(struct mbuf *b, const char *key)
