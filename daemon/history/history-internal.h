@@ -145,6 +145,25 @@ uint32_t history__bucket_value(unsigned b);
 /* The p-th percentile (0..100) of a sketch, in us; 0 if empty. */
 uint32_t history__percentile(const uint16_t *sketch, unsigned p);
 
+/* The writer's prepared statements, h->wstmt[] (their SQL is in writer.c). */
+enum stmt {
+	S_INS_JOB, S_UPD_JOB, S_INS_RESULT, S_TRIM_RESULTS, S_UP_HOUR, S_UP_DAY, S_DEL_HOURS,
+	S_DEL_DAYS, S_SUM_HOURS, S_SUM_DAYS, S_INS_EVENT, S_DEL_EVENTS, S_CAP_EVENTS, S_UP_SUMMARY,
+	S_GET_HOUR, S_GET_DAY, S_BEGIN, S_COMMIT, S_ROLLBACK, NSTMTS
+};
+
+/* ---- rollup.c (the writer thread's) --------------------------------------------- */
+
+void history__agg_add(struct agg *a, uint8_t outcome, uint32_t us);
+/* Deletes job id's rows before `before` (s: a DELETE ... WHERE job = ?1 AND ... < ?2). */
+void history__delete_before(sqlite3_stmt *s, int64_t id, int64_t before);
+/* Writes a's row (hourly or daily, as s is); SQLITE_DONE, or SQLite's error. */
+int history__upsert_agg(sqlite3_stmt *s, int64_t id, const struct agg *a);
+void history__save_summary(struct history *h, struct wjob *j, const struct hsum *sum);
+/* The job enters a new hour (day): the last one is final, the summary moves on. */
+void history__roll_hour(struct history *h, struct wjob *j, int64_t hour);
+void history__roll_day(struct history *h, struct wjob *j, int64_t day);
+
 /* ---- reader.c ----------------------------------------------------------------- */
 
 int history__open_reader(struct history *h);

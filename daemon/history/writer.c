@@ -61,11 +61,6 @@ static const char schema_v1[] =
 	" up_ms INTEGER NOT NULL, down_error TEXT);"
 	"PRAGMA user_version = 1;";
 
-enum stmt {
-	S_INS_JOB, S_UPD_JOB, S_INS_RESULT, S_TRIM_RESULTS, S_UP_HOUR, S_UP_DAY, S_DEL_HOURS,
-	S_DEL_DAYS, S_SUM_HOURS, S_SUM_DAYS, S_INS_EVENT, S_DEL_EVENTS, S_CAP_EVENTS, S_UP_SUMMARY,
-	S_GET_HOUR, S_GET_DAY, S_BEGIN, S_COMMIT, S_ROLLBACK, NSTMTS
-};
 
 static const char *const stmt_sql[NSTMTS] = {
 	[S_INS_JOB] = "INSERT INTO jobs(name, seq, last_ms) VALUES(?1, 0, ?2)",
@@ -114,66 +109,6 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- durations' sketch -------------------------------------------------------------- */
-
-unsigned history__bucket(uint32_t us)
-{
-	unsigned b;
-	int top;
-
-	if (us < 2)
-		return 0;
-	top = 31 - __builtin_clz(us);
-	b = (unsigned)top * 2 + ((us >> (top - 1)) & 1);
-	return b < SKETCH_BUCKETS ? b : SKETCH_BUCKETS - 1;
-}
-
-uint32_t history__bucket_value(unsigned b)
-{
-	uint64_t base = 1ull << (b / 2);
-
-	/* The middle of the bucket: [2^k, 1.5 * 2^k) or [1.5 * 2^k, 2^(k+1)). */
-	return (uint32_t)(b % 2 ? base * 7 / 4 : base * 5 / 4);
-}
-
-uint32_t history__percentile(const uint16_t *sketch, unsigned p)
-{
-	uint64_t total = 0, seen = 0, want;
-
-	for (unsigned b = 0; b < SKETCH_BUCKETS; b++)
-		total += sketch[b];
-	if (!total)
-		return 0;
-	want = (total * p + 99) / 100;
-	for (unsigned b = 0; b < SKETCH_BUCKETS; b++) {
-		seen += sketch[b];
-		if (seen >= want)
-			return history__bucket_value(b);
-	}
-	return history__bucket_value(SKETCH_BUCKETS - 1);
-}
-
-static void agg_add(struct agg *a, uint8_t outcome, uint32_t us)
-{
-	unsigned b = history__bucket(us);
-
-	if (!a->runs || us < a->dmin)
-		a->dmin = us;
-	if (us > a->dmax)
-		a->dmax = us;
-	a->runs++;
-	a->ok += outcome == OUTCOME_OK;
-	a->failed += outcome == OUTCOME_FAILED;
-	a->timeout += outcome == OUTCOME_TIMEOUT;
-	a->dsum += us;
-	if (a->sketch[b] == UINT16_MAX) {
-		/* Halve every bucket: the proportions, hence the percentiles, hold. */
-		for (unsigned i = 0; i < SKETCH_BUCKETS; i++)
-			a->sketch[i] /= 2;
-	}
-	a->sketch[b]++;
 }
 
 /* ---- opening ------------------------------------------------------------------------ */
@@ -488,153 +423,6 @@ static void forget_lost_jobs(struct history *h)
 	sqlite3_finalize(s);
 }
 
-/* ---- rollups -------------------------------------------------------------------------- */
-
-static int upsert_agg(sqlite3_stmt *s, int64_t id, const struct agg *a)
-{
-	uint32_t p95 = history__percentile(a->sketch, 95);
-	int rc;
-
-	if (!a->start || !a->runs)
-		return SQLITE_DONE;
-	/* A bucket's middle can lie past what was seen (ten runs of 1.1 ms: 1.28 ms). */
-	if (p95 < a->dmin)
-		p95 = a->dmin;
-	if (p95 > a->dmax)
-		p95 = a->dmax;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, a->start);
-	sqlite3_bind_int64(s, 3, a->runs);
-	sqlite3_bind_int64(s, 4, a->ok);
-	sqlite3_bind_int64(s, 5, a->timeout);
-	sqlite3_bind_int64(s, 6, a->dmin);
-	sqlite3_bind_int64(s, 7, a->dmax);
-	sqlite3_bind_int64(s, 8, (sqlite3_int64)a->dsum);
-	sqlite3_bind_int64(s, 9, p95);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc;
-}
-
-static void sums(sqlite3_stmt *s, int64_t id, int64_t from, int64_t to, uint64_t *runs,
-		 uint64_t *ok)
-{
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, from);
-	sqlite3_bind_int64(s, 3, to);
-	*runs = *ok = 0;
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*runs = (uint64_t)sqlite3_column_int64(s, 0);
-		*ok = (uint64_t)sqlite3_column_int64(s, 1);
-	}
-	sqlite3_reset(s);
-}
-
-static void delete_before(sqlite3_stmt *s, int64_t id, int64_t before)
-{
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, before);
-	sqlite3_step(s);
-	sqlite3_reset(s);
-}
-
-static void save_summary(struct history *h, struct wjob *j, const struct hsum *sum)
-{
-	sqlite3_stmt *s = h->wstmt[S_UP_SUMMARY];
-
-	sqlite3_bind_int64(s, 1, j->id);
-	sqlite3_bind_int64(s, 2, sum->bar_end);
-	sqlite3_bind_blob(s, 3, sum->bar, sizeof sum->bar, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)sum->runs_24h);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)sum->ok_24h);
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)sum->runs_7d);
-	sqlite3_bind_int64(s, 7, (sqlite3_int64)sum->ok_7d);
-	sqlite3_bind_int64(s, 8, (sqlite3_int64)sum->runs_30d);
-	sqlite3_bind_int64(s, 9, (sqlite3_int64)sum->ok_30d);
-	sqlite3_bind_int64(s, 10, sum->down_ms);
-	sqlite3_bind_int64(s, 11, sum->up_ms);
-	if (sum->down_error)
-		sqlite3_bind_text(s, 12, sum->down_error, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 12);
-	sqlite3_step(s);
-	sqlite3_reset(s);
-}
-
-/*
- * The runs and successes of the last `days` days before `hour` (the hour
- * the job enters): from the hourly rows if they are kept that long, else
- * from the daily ones, today and the days - 1 before it: the days before
- * the one being filled from their rows, that one from memory (its row is
- * as old as the last batch, and the hour that just ended is not in it yet).
- */
-static void window_sums(struct history *h, struct wjob *j, int64_t hour, int days, uint64_t *runs,
-			uint64_t *ok)
-{
-	int64_t from = hour / 24 - (days - 1), filling = j->day.start ? j->day.start : hour / 24 + 1;
-
-	if (h->cfg.hourly_ms >= (uint64_t)days * DAY_MS) {
-		sums(h->wstmt[S_SUM_HOURS], j->id, hour - days * 24 + 1, hour, runs, ok);
-		return;
-	}
-	sums(h->wstmt[S_SUM_DAYS], j->id, from, filling, runs, ok);
-	if (j->day.start && j->day.start >= from) {
-		*runs += j->day.runs;
-		*ok += j->day.ok;
-	}
-}
-
-/*
- * The job enters a new hour: its last hour is final, the bar moves on, the
- * 24-hour and 30-day counts are summed afresh from the rollups, and the
- * hours past the retention go.
- */
-static void roll_hour(struct history *h, struct wjob *j, int64_t hour)
-{
-	struct hsum sum;
-	int64_t shift;
-
-	upsert_agg(h->wstmt[S_UP_HOUR], j->id, &j->hour);
-	pthread_mutex_lock(&h->lock);
-	sum = j->sum;
-	pthread_mutex_unlock(&h->lock);
-	/* The bar ends at the new hour: the finished one goes in last. */
-	shift = sum.bar_end ? hour - sum.bar_end : HISTORY_BAR_HOURS;
-	if (shift >= HISTORY_BAR_HOURS || shift < 0) {
-		for (int i = 0; i < HISTORY_BAR_HOURS; i++)
-			sum.bar[i] = -1;
-	} else if (shift > 0) {
-		memmove(sum.bar, sum.bar + shift, (size_t)(HISTORY_BAR_HOURS - shift) * sizeof *sum.bar);
-		for (int64_t i = HISTORY_BAR_HOURS - shift; i < HISTORY_BAR_HOURS; i++)
-			sum.bar[i] = -1;
-	}
-	if (j->hour.start && j->hour.runs && hour - j->hour.start <= HISTORY_BAR_HOURS &&
-	    hour > j->hour.start)
-		sum.bar[HISTORY_BAR_HOURS - (hour - j->hour.start)] =
-			(int16_t)((uint64_t)j->hour.ok * 1000 / j->hour.runs);
-	sum.bar_end = hour;
-	sums(h->wstmt[S_SUM_HOURS], j->id, hour - 23, hour, &sum.runs_24h, &sum.ok_24h);
-	window_sums(h, j, hour, 7, &sum.runs_7d, &sum.ok_7d);
-	window_sums(h, j, hour, 30, &sum.runs_30d, &sum.ok_30d);
-	sum.cur_runs = sum.cur_ok = 0;
-	delete_before(h->wstmt[S_DEL_HOURS], j->id, hour - (int64_t)(h->cfg.hourly_ms / HOUR_MS));
-	save_summary(h, j, &sum);
-	pthread_mutex_lock(&h->lock);
-	sum.down_error = j->sum.down_error; /* owned by j->sum, unchanged here */
-	j->sum = sum;
-	pthread_mutex_unlock(&h->lock);
-	memset(&j->hour, 0, sizeof j->hour);
-	j->hour.start = hour;
-}
-
-static void roll_day(struct history *h, struct wjob *j, int64_t day)
-{
-	upsert_agg(h->wstmt[S_UP_DAY], j->id, &j->day);
-	delete_before(h->wstmt[S_DEL_DAYS], j->id, day - (int64_t)(h->cfg.daily_ms / DAY_MS));
-	memset(&j->day, 0, sizeof j->day);
-	j->day.start = day;
-}
-
 static void touch(struct history *h, struct wjob *j)
 {
 	if (!j->touched) {
@@ -673,11 +461,11 @@ static int write_result(struct history *h, const struct hrec *r)
 	if (r->at_ms > j->last_ms)
 		j->last_ms = r->at_ms;
 	if (j->hour.start != hour)
-		roll_hour(h, j, hour);
+		history__roll_hour(h, j, hour);
 	if (j->day.start != day)
-		roll_day(h, j, day);
-	agg_add(&j->hour, r->outcome, r->duration_us);
-	agg_add(&j->day, r->outcome, r->duration_us);
+		history__roll_day(h, j, day);
+	history__agg_add(&j->hour, r->outcome, r->duration_us);
+	history__agg_add(&j->day, r->outcome, r->duration_us);
 	touch(h, j);
 	return rc;
 }
@@ -703,7 +491,7 @@ static int write_event(struct history *h, const struct hrec *r)
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return rc;
-	delete_before(h->wstmt[S_DEL_EVENTS], j->id, r->at_ms - (int64_t)h->cfg.events_ms);
+	history__delete_before(h->wstmt[S_DEL_EVENTS], j->id, r->at_ms - (int64_t)h->cfg.events_ms);
 	/*
 	 * At every event of the job: transitions are rare, and the look-up
 	 * walks at most EVENTS_PER_JOB entries of the job's key. (Once every
@@ -734,7 +522,7 @@ static int write_event(struct history *h, const struct hrec *r)
 	 * changes j->sum: no lock to read it): else a restart before the next
 	 * hour read the outage before it.
 	 */
-	save_summary(h, j, &j->sum);
+	history__save_summary(h, j, &j->sum);
 	touch(h, j);
 	return rc;
 }
@@ -763,8 +551,8 @@ void history__write_batch(struct history *h, struct hrec *v, size_t n)
 		sqlite3_bind_int64(h->wstmt[S_UPD_JOB], 1, j->id);
 		sqlite3_bind_int64(h->wstmt[S_UPD_JOB], 2, j->seq);
 		sqlite3_bind_int64(h->wstmt[S_UPD_JOB], 3, j->last_ms);
-		ok = step_ok(h->wstmt[S_UPD_JOB]) && upsert_agg(h->wstmt[S_UP_HOUR], j->id, &j->hour) == SQLITE_DONE &&
-		     upsert_agg(h->wstmt[S_UP_DAY], j->id, &j->day) == SQLITE_DONE;
+		ok = step_ok(h->wstmt[S_UPD_JOB]) && history__upsert_agg(h->wstmt[S_UP_HOUR], j->id, &j->hour) == SQLITE_DONE &&
+		     history__upsert_agg(h->wstmt[S_UP_DAY], j->id, &j->day) == SQLITE_DONE;
 	}
 	if (ok)
 		ok = step_ok(h->wstmt[S_COMMIT]);
