@@ -15,8 +15,9 @@ $(BUILD)/bench/bench-probes: tests/bench/bench-probes.c \
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(DAEMON_LIB) $(CONFIG_LIB) $(STATIC) \
 		$(DAEMON_LIBS) $(CONFIG_LIBS) $(LIBS)
 
-# tests/bench/run starts the daemon: make bench builds it too.
-bench: $(COROD)
+# tests/bench/run starts the daemon: make bench builds it too, and coctl
+# (bench-fleet.py adds fleet jobs and asks the members through it).
+bench: $(COROD) $(COCTL)
 
 # bench-history: the history's writer on a driven clock (issue 15).
 $(BUILD)/bench/bench-history: tests/bench/bench-history.c \
