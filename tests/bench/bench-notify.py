@@ -973,8 +973,9 @@ def main():
         if odd:
             print("  (%d run%s logged another number of transitions than %d in the phase: jobs"
                   " flapping before it?)" % (len(odd), "" if len(odd) == 1 else "s", n))
-    print("* alertmanager_alerts_received_total; it also counts the daemon's first re-send\n"
-          "  of firing alerts (10 s after its start, about when the listener is killed).")
+    print("* alertmanager_alerts_received_total; it also counts the daemon's re-sends of\n"
+          "  firing alerts: 10 s after its start (about when the listener is killed), then\n"
+          "  every minute (in a phase that lasts that long).")
     total = [r["metric_am_delivered"] for r in rn if "metric_am_delivered" in r]
     print("coro_runner_notifications_total{notifier=\"am\",result=\"delivered\"} at the end"
           " of a run: %s\n(expected %d)" % (fmt(total, 0), n * len(phases)))
