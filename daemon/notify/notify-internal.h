@@ -117,6 +117,7 @@ struct notify {
 	struct co *keeper;           /* repeats, notify.json, freeing gone notifiers */
 	struct co_cond *wake;
 	bool started, stopping, dirty;
+	bool saving;                 /* a save's thread is writing (atomic) */
 	size_t live;                 /* coroutines not yet ended */
 	uint64_t seq;                /* for Message-IDs */
 };
@@ -145,8 +146,14 @@ void *notify__deliver_main(void *arg);
 
 /* ---- store.c --------------------------------------------------------------- */
 
-/* Writes notify.json now (logs a failure). */
-void notify__save(struct notify *n);
+/*
+ * Writes notify.json: now (at stop: on this thread, the coroutines ended),
+ * or (the keeper) built in slices that give the loop a turn and written
+ * by a thread of its own, one at a time (see notify__saving).
+ */
+void notify__save(struct notify *n, bool now);
+/* A save's thread is still writing. */
+bool notify__saving(const struct notify *n);
 /* Reads notify.json into the records and queues (missing: fine; damaged: logged, ignored). */
 void notify__load(struct notify *n);
 

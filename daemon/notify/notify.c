@@ -565,10 +565,10 @@ static void *keeper_main(void *arg)
 			last_scan = now;
 			scan(n, sup_wall_ms());
 		}
-		if (n->dirty && now - last_save >= SAVE_EVERY_MS) {
+		if (n->dirty && now - last_save >= SAVE_EVERY_MS && !notify__saving(n)) {
 			last_save = now;
 			n->dirty = false;
-			notify__save(n);
+			notify__save(n, false);
 		}
 	}
 	n->live--;
@@ -615,14 +615,17 @@ void notify_stop(struct notify *n, uint64_t wait_ms)
 		co_cond_broadcast(n->wake);
 		poll(NULL, 0, 10);
 	}
-	notify__save(n);
+	/* The last word: after any save's thread, on this one. */
+	for (int i = 0; i < 500 && notify__saving(n); i++)
+		poll(NULL, 0, 10);
+	notify__save(n, true);
 	n->started = false;
 }
 
 void notify_free(struct notify *n)
 {
-	if (!n)
-		return;
+	if (!n || notify__saving(n))
+		return; /* a save's thread still holds n (a disk that hangs): left be, at exit */
 	for (size_t i = 0; i < n->nv; i++)
 		notifier_free(n->v[i]);
 	free(n->v);
