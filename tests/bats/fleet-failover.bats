@@ -131,6 +131,45 @@ moved_from_me() {
 	no_sanitizer_reports_all m1 m2 m3
 }
 
+@test "SIGTERM of a member: it revokes its lease, the others take its jobs at once, exclusive ones without overlap" {
+	member_start m1
+	member_start m2
+	member_start m3
+	local -a names xnames
+	mapfile -t names < <(job_names job 6)
+	mapfile -t xnames < <(job_names x 6)
+	# Exclusive runs of 0.8 s: the stop finds one running.
+	fleet_add m1 "${names[@]}" $(for x in "${xnames[@]}"; do echo "$x:1:0.8:exclusive"; done)
+	fleet_settled 5 3 12 m1 m2 m3
+	local victims t_stop j first
+	victims=$(owned_by m3)
+	[ -n "$victims" ]
+	wait_for 5 lines_at_least "$RUNS" 12 '^E '
+	t_stop=$(now_ms)
+	member_kill m3 TERM
+	[ "$D_STATUS" -eq 0 ]
+	wait_log ': notice: fleet: left the fleet \(lease revoked\)$' 1 1
+	# The others see m3 leave at once, not a ttl later.
+	for m in m1 m2; do
+		member $m
+		wait_log ': notice: fleet: member m3 left$' 1 5
+		echo "$m: m3 left $(($(log_ms $m ': member m3 left$') - t_stop)) ms after SIGTERM"
+		[ $(($(log_ms $m ': member m3 left$') - t_stop)) -le 1000 ]
+	done
+	# Each of m3's jobs runs elsewhere within a period (its phase) and a bit.
+	sleep 2.5
+	for j in $victims; do
+		first=$(runs first "$j" "$t_stop" m3)
+		echo "$j: first run elsewhere $((first - t_stop)) ms after SIGTERM"
+		[ "$first" != none ]
+		[ $((first - t_stop)) -le 2000 ]
+	done
+	run runs overlaps '^x'
+	echo "$output"
+	[ -z "$output" ]
+	no_sanitizer_reports_all m1 m2 m3
+}
+
 # state_of JOB: JOB's state/NAME in etcd (JSON), or nothing.
 state_of() {
 	ectl get --print-value-only "${FLEET_PREFIX}state/$1"
@@ -238,8 +277,9 @@ state_of() {
 		[ "$(runs first "$x" "$t_cut" m1)" -ge "$t_left" ]
 	done
 	for j in $mine_j; do
-		# m1 ran it all along (at most 1.5 s between two runs) and so did its new owner.
-		gaps_at_most 1500 "$t_cut" "$t_restore" "^$j\$" m1 m2 m3
+		# m1 ran it all along (less than two periods between two of its
+		# runs: no tick missed), and so did its new owner.
+		gaps_at_most 1900 "$t_cut" "$t_restore" "^$j\$" --on m1 m1 m2 m3
 		[ "$(runs owners "$((t_left + 1500))" "$t_restore" | grep "^$j ")" = "$j $(where m2 "$j"),m1" ] ||
 			[ "$(runs owners "$((t_left + 1500))" "$t_restore" | grep "^$j ")" = "$j m1,$(where m2 "$j")" ]
 	done

@@ -43,7 +43,7 @@
 #                            placement as NAME sees it (coctl fleet where, list)
 #   jqe [OPT...] FILTER      jq -e that fails on no input
 #   runs CMD ...             the run log's checker (see runs below)
-#   gaps_at_most MS FROM TO REGEX NAME...  no job went MS without a run
+#   gaps_at_most MS FROM TO REGEX [--on M] NAME...  no job went MS without a run
 #
 # Each run of a fleet job is tests' $RUN_SH: it appends "S MEMBER JOB
 # START" when it starts and "E MEMBER JOB START END" when it ends (times in
@@ -433,10 +433,10 @@ jqe() {
 #   first JOB [FROM [NOT]]  the first start of JOB at or after FROM (on a
 #                         member other than NOT), or "none"
 #   last JOB [MEMBER]     the last start of JOB (on MEMBER), or "none"
-#   gaps [FROM [TO]]      "JOB MS AT" per job: the longest time between
-#                         two consecutive starts (any member), or from FROM
-#                         to the first and from the last to TO; AT is when
-#                         it began
+#   gaps [FROM [TO [MEMBER]]]  "JOB MS AT" per job: the longest time
+#                         between two consecutive starts (on any member, or
+#                         on MEMBER), or from FROM to the first and from the
+#                         last to TO; AT is when it began
 #   overlaps [REGEX]      every overlap of two runs of one job (whose name
 #                         REGEX finds) on two members: from the S and E
 #                         lines (runs that ended), and every O line (the
@@ -480,8 +480,9 @@ runs() {
 	    print("%d" % t[-1] if t else "none")
 	elif cmd == "gaps":
 	    lo, hi = arg(0), arg(1)
+	    on = args[2] if len(args) > 2 else None
 	    for j in sorted(starts):
-	        t = [x for x, _ in window(j, lo, hi)]
+	        t = [x for x, m in window(j, lo, hi) if on is None or m == on]
 	        if lo:
 	            t.insert(0, lo)
 	        if hi:
@@ -529,12 +530,17 @@ show_fleet() {
 	awk -v j="$job" -v a="$from" -v b="$to" '$3 == j && $4 / 1000 >= a && $4 / 1000 <= b' "$RUNS"
 }
 
-# gaps_at_most MS FROM TO REGEX NAME...: between FROM and TO, every job
-# whose name REGEX finds started a run at least every MS (runs gaps);
-# prints each that did not, with what NAME... logged about it meanwhile.
+# gaps_at_most MS FROM TO REGEX [--on MEMBER] NAME...: between FROM and
+# TO, every job whose name REGEX finds started a run at least every MS (on
+# any member, or on MEMBER: runs gaps); prints each that did not, with
+# what NAME... logged about it meanwhile.
 gaps_at_most() {
-	local max="$1" from="$2" to="$3" re="$4" job ms at bad=0
+	local max="$1" from="$2" to="$3" re="$4" on= job ms at bad=0
 	shift 4
+	if [ "${1:-}" = --on ]; then
+		on="$2"
+		shift 2
+	fi
 	while read -r job ms at; do
 		[[ "$job" =~ $re ]] || continue
 		if [ "$ms" -gt "$max" ]; then
@@ -542,7 +548,7 @@ gaps_at_most() {
 			show_fleet $((at - 3000)) $((at + ms + 1000)) "$job" "$@"
 			bad=1
 		fi
-	done < <(runs gaps "$from" "$to")
+	done < <(runs gaps "$from" "$to" $on)
 	return $bad
 }
 
