@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * deliver.c: a notifier's coroutine. It takes a batch from the head of
- * its queue (Alertmanager: up to 100 alerts in one POST; mail: a digest of
+ * its queue (Alertmanager: up to 25 alerts in one POST; mail: a digest of
  * up to 50 events; a webhook or a command: one event), delivers it, and
  * on failure puts it back at the head and waits: 1 s, 2 s, 4 s ... up to
  * 5 min, each with up to 20% jitter so that many daemons do not retry in
@@ -21,7 +21,7 @@
 #include "coro/coro.h"
 #include "daemon/notify/notify-internal.h"
 
-#define BATCH_ALERTMANAGER 100  /* alerts per POST: building one costs the loop about 50k instructions */
+#define BATCH_ALERTMANAGER 25   /* alerts per POST: building each costs the loop about 50k instructions */
 #define BATCH_EMAIL 50
 #define LOG_EACH_MAX 10          /* a failed batch larger than this is logged in one line */
 #define FIRST_RESEND_MS 10000    /* after start: the state file has been read by then */
