@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # Fleet mode's failovers (issue 13, docs/fleet.md) against a real
 # three-member etcd cluster on loopback: a member killed (kill -9) and
-# restarted, a job's state carried to its next owner, a member cut off
-# from etcd alone (a blackholed TCP proxy between it and etcd), and twenty
-# kill/restart cycles in a row with exclusive jobs. fleet.bats has the
-# rest (placement, add and kill, bad input, etcd outages).
+# restarted, a member stopped (SIGTERM), a job's state carried to its next
+# owner, a member cut off from etcd alone (a blackholed TCP proxy between
+# it and etcd) while the fleet changes, and twenty kill/restart cycles in
+# a row with exclusive jobs. fleet.bats has the rest (placement, add and
+# kill, bad input, etcd outages).
 #
 # Times: the run log's (the job's own clock) and the daemons' log lines
 # (ms), all from this host's wall clock. TTL 2s (the smallest allowed).
@@ -261,6 +262,12 @@ state_of() {
 	# sent, which was before the cut; the lease lives ttl after etcd got it.
 	[ $((t_guard - t_cut)) -le $((FLEET_TTL * 1000 - 500 + 200)) ]
 	[ "$t_guard" -lt "$t_left" ]
+	# Meanwhile the fleet changes without m1: one of m1's jobs killed, a
+	# job added, and the history m1 would resume its watch from compacted.
+	local gone=${mine_j%%$'\n'*}
+	mctl m2 kill --fleet "$gone"
+	fleet_add m2 late
+	ectl compact "$(etcd_revision)" > /dev/null
 	# Five seconds cut off: m1 goes on with its other jobs (and m2 and m3
 	# run them too, having taken m1's jobs when its lease expired).
 	sleep 5
@@ -278,8 +285,10 @@ state_of() {
 	done
 	for j in $mine_j; do
 		# m1 ran it all along (less than two periods between two of its
-		# runs: no tick missed), and so did its new owner.
+		# runs: no tick missed), and so did its new owner (but the job
+		# killed meanwhile, which m1 cannot know of).
 		gaps_at_most 1900 "$t_cut" "$t_restore" "^$j\$" --on m1 m1 m2 m3
+		[ "$j" != "$gone" ] || continue
 		[ "$(runs owners "$((t_left + 1500))" "$t_restore" | grep "^$j ")" = "$j $(where m2 "$j"),m1" ] ||
 			[ "$(runs owners "$((t_left + 1500))" "$t_restore" | grep "^$j ")" = "$j m1,$(where m2 "$j")" ]
 	done
@@ -288,21 +297,28 @@ state_of() {
 	echo "$output"
 	[ -z "$output" ]
 
-	# etcd reachable again: m1 finds its lease gone, rejoins, and takes its
-	# own jobs back; nothing runs twice any more.
+	# etcd reachable again: m1 finds its lease gone, rejoins, reads the
+	# fleet afresh (its watch's revision is compacted), and takes its own
+	# jobs back; the killed job stops, the added one runs on one member,
+	# nothing runs twice any more.
 	kill -USR2 "$proxy"
 	member m1
 	wait_log ': warning: fleet: lease [0-9a-f]+ expired; leaving the fleet jobs to the other members and rejoining$' 1 10
 	wait_log ': notice: fleet: joined as member m1 ' 2 10
+	wait_log ': warning: fleet: revision [0-9]+ was compacted \(to [0-9]+\): reading the fleet afresh$' 1 10
 	fleet_settled 10 3 18 m1 m2 m3
-	[ "$(where_all m1 "${names[@]}" "${xnames[@]}")" = "$before" ]
+	local now
+	now=$(where_all m2 "${names[@]}" "${xnames[@]}" late 2> /dev/null)
+	[ "$(where_all m1 "${names[@]}" "${xnames[@]}" late 2> /dev/null)" = "$now" ]
+	[ "$(where_all m3 "${names[@]}" "${xnames[@]}" late 2> /dev/null)" = "$now" ]
+	[ "$(grep -v '^late ' <<< "$now")" = "$(grep -v "^$gone " <<< "$before")" ]
 	for x in $mine_x; do
 		wait_for 10 eval '[ "$(runs first '"$x"' '"$t_restore"')" != none ]'
 	done
 	local t_back
 	t_back=$(now_ms)
 	sleep 2.5
-	[ "$(runs owners "$t_back")" = "$before" ]
+	[ "$(runs owners "$t_back")" = "$now" ]
 	run runs overlaps '^x'
 	echo "$output"
 	[ -z "$output" ]

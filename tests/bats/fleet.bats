@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # Fleet mode (issue 13, docs/fleet.md) against a real three-member etcd
 # cluster on loopback: placement (each fleet job on exactly one member),
-# what members answer about the fleet, add and kill --fleet, bad input,
-# etcd members and quorum lost, a member name held twice, state carried to
-# a job's next owner, no etcd write per run. fleet-failover.bats has the
-# failovers (kill -9, a member cut off, twenty kill/restart cycles).
+# what members answer about the fleet, no etcd write per run, add and
+# kill --fleet (and a race of two adds), bad input, etcd unreachable at
+# start, a member name held twice, an etcd member stopped or hung, quorum
+# lost. fleet-failover.bats has the failovers (kill -9, SIGTERM, state
+# carried over, a member cut off, twenty kill/restart cycles).
 #
 # Every fleet job is an exec job running $RUN_SH, which logs each run in
 # the run log (fleet-helpers.bash), so that a test counts runs and sees
@@ -192,6 +193,17 @@ job_names() {
 	# Killed again: no such fleet job (exit 4).
 	run -4 mctl m1 kill --fleet newjob
 	[[ "$output" == *"no such fleet job: newjob"* ]]
+
+	# An exclusive job killed: its lock (locks/NAME) goes with it.
+	lock_of() {
+		ectl get --print-value-only "${FLEET_PREFIX}locks/$1"
+	}
+	fleet_add m1 xk:1:0.2:exclusive
+	owner=$(where m1 xk)
+	wait_for 5 eval '[ "$(lock_of xk)" = "$owner" ]'
+	wait_for 5 lines_at_least "$RUNS" 1 "^E $owner xk "
+	mctl m2 kill --fleet xk
+	wait_for 2 eval '[ -z "$(lock_of xk)" ]'
 	no_sanitizer_reports_all m1 m2 m3
 }
 
