@@ -270,6 +270,14 @@ typedef void sup_result_fn(void *arg, struct job_state *js);
 int sup_add_result_observer(struct supervisor *s, sup_result_fn *fn, void *arg);
 void sup_remove_result_observer(struct supervisor *s, sup_result_fn *fn, void *arg);
 
+/*
+ * Sets a job's up/down state and consecutive counts as another owner left
+ * them (the fleet), keeping the supervisor's counts (O(1); no observer hears
+ * it: it is not a transition here).
+ */
+void sup_set_health(struct job_state *js, enum job_health health, int64_t since_ms,
+		    unsigned consecutive_failures, unsigned consecutive_successes);
+
 /* Recounts paused and down jobs after their fields were set directly (the state file). */
 void sup_recount(struct supervisor *s);
 

@@ -190,6 +190,17 @@ void sup_note_reload(struct supervisor *s, bool ok)
 	s->last_reload_ms = sup_wall_ms();
 }
 
+void sup_set_health(struct job_state *js, enum job_health health, int64_t since_ms,
+		    unsigned consecutive_failures, unsigned consecutive_successes)
+{
+	if (!js->removed)
+		js->sup->ndown += (health == HEALTH_DOWN) - (js->health == HEALTH_DOWN);
+	js->health = health;
+	js->health_since_ms = since_ms;
+	js->consecutive_failures = consecutive_failures;
+	js->consecutive_successes = consecutive_successes;
+}
+
 void sup_recount(struct supervisor *s)
 {
 	s->npaused = s->ndown = 0;

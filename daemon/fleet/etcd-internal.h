@@ -26,6 +26,7 @@ struct etcd {
 	size_t cur;                  /* the endpoint tried first */
 	char *ca, *cert, *key;
 	uint64_t timeout_ms;
+	unsigned page;               /* keys per range page */
 	CURL *curl;                  /* kept: its connection is reused between calls */
 	int fds[MAX_FDS];
 	bool cancelled;

@@ -196,7 +196,7 @@ int etcd_range_prefix(struct etcd *e, const char *prefix, struct etcd_kvs *ret,
 	}
 	for (;;) {
 		json_t *body = json_pack("{s:O, s:O, s:I}", "key", from, "range_end", end, "limit",
-					 (json_int_t)ETCD_PAGE), *ans;
+					 (json_int_t)e->page), *ans;
 		bool more;
 
 		if (body && rev)

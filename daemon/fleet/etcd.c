@@ -137,6 +137,7 @@ struct etcd *etcd_new(const struct etcd_options *opt)
 	e->cert = dup_or_null(opt->cert_file);
 	e->key = dup_or_null(opt->key_file);
 	e->timeout_ms = opt->timeout_ms ? opt->timeout_ms : DEFAULT_TIMEOUT_MS;
+	e->page = opt->page ? opt->page : ETCD_PAGE;
 	e->curl = curl_easy_init();
 	ok = ok && e->curl && (!opt->ca_file || e->ca) && (!opt->cert_file || e->cert) &&
 	     (!opt->key_file || e->key);

@@ -45,6 +45,7 @@ struct etcd_options {
 	const char *cert_file;        /* https: client certificate and key, or NULL */
 	const char *key_file;
 	uint64_t timeout_ms;          /* each call (etcd_watch: its connect only); 0: 3000 */
+	unsigned page;                /* keys per page of etcd_range_prefix; 0: ETCD_PAGE */
 };
 
 /* One key-value pair (etcd's mvccpb.KeyValue). */
@@ -117,7 +118,7 @@ int etcd_revoke(struct etcd *e, int64_t id);
  * in *ret_revision. The caller frees *ret with etcd_kvs_free (also on
  * error: then it is empty).
  */
-#define ETCD_PAGE 1000
+#define ETCD_PAGE 5000 /* etcd 3.4 pays per page for the keys after it: fewer, bigger pages */
 int etcd_range_prefix(struct etcd *e, const char *prefix, struct etcd_kvs *ret,
 		      int64_t *ret_revision);
 

@@ -111,6 +111,7 @@ struct fleet {
 	size_t jobs_invalid;
 	int64_t revision;
 	bool need_range;
+	bool ranged;                 /* the first range is applied: the member may join */
 	bool ranging;                /* a range is being applied: placement waits for its end */
 	uint64_t moves;
 	size_t owned;

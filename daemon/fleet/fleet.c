@@ -310,11 +310,27 @@ static void renew(struct fleet *f)
 	}
 }
 
+/* Sleeps ms, or less if the fleet stops (fleet_stop broadcasts f->wake). */
+static void nap(struct fleet *f, uint64_t ms)
+{
+	uint64_t until = sup_mono_ms() + ms, now;
+
+	while (!f->stopping && (now = sup_mono_ms()) < until)
+		co_cond_timedwait(f->wake, (int)(until - now));
+}
+
 static void *lease_main(void *arg)
 {
 	struct fleet *f = arg;
 
 	co_enable_hook_sys();
+	/*
+	 * Join once this member holds a copy of the fleet: its key tells the
+	 * others to drop the jobs that move to it, and it must be ready to
+	 * start them then (a range of 100,000 jobs takes seconds).
+	 */
+	while (!f->stopping && !f->ranged)
+		nap(f, RETRY_MS);
 	while (!f->stopping) {
 		uint64_t start = sup_mono_ms(), period = (uint64_t)f->ttl_ms / 3, took;
 
@@ -324,7 +340,7 @@ static void *lease_main(void *arg)
 				if (f->lease && strncmp(f->state, "waiting", 7) == 0)
 					renew(f);
 				if (!f->stopping)
-					sleep_ms(f->etcd_up ? period : RETRY_MS);
+					nap(f, f->etcd_up ? period : RETRY_MS);
 				continue;
 			}
 		} else
@@ -333,9 +349,9 @@ static void *lease_main(void *arg)
 			break;
 		took = sup_mono_ms() - start;
 		if (!f->etcd_up)
-			sleep_ms(RETRY_MS);
+			nap(f, RETRY_MS);
 		else if (took < period)
-			sleep_ms(period - took);
+			nap(f, period - took);
 	}
 	f->live_coroutines--;
 	return NULL;
@@ -555,6 +571,8 @@ static void *watch_main(void *arg)
 				continue;
 			}
 			f->need_range = false;
+			f->ranged = true;
+			co_cond_broadcast(f->wake); /* the lease coroutine may join now */
 		}
 		ret = etcd_watch(f->watch_etcd, f->cfg.prefix, f->revision + 1, on_events, f,
 				 &compacted);
