@@ -567,6 +567,9 @@ static void *watch_main(void *arg)
 			if (ret < 0) {
 				if (f->stopping)
 					break;
+				/* Before the first range, the lease coroutine waits: say why here. */
+				if (!f->ranged && ret != -ECANCELED)
+					etcd_failed(f, "reading the fleet", f->watch_etcd);
 				sleep_ms(RETRY_MS);
 				continue;
 			}
