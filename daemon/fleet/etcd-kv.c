@@ -413,8 +413,8 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_revision, etcd_
 	if (!text)
 		return -ENOMEM;
 	e->cancelled = false;
-	for (size_t tried = 0; tried < e->n; tried++) {
-		size_t i = (e->cur + tried) % e->n;
+	for (size_t tried = 0, first = e->cur; tried < e->n; tried++) {
+		size_t i = (first + tried) % e->n;
 		struct etcd_answer a = { .e = e, .line = watch_line, .watch = &w };
 		long status = etcd__post(e, e->endpoints[i], "/v3/watch", text, &a,
 				   0, (long)e->timeout_ms, true);
@@ -426,11 +426,17 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_revision, etcd_
 			break;
 		}
 		if (status == -ECANCELED) {
+			/*
+			 * Cancelled because etcd seemed gone (or at stop): resume on
+			 * another endpoint, in case this one hangs with its socket open.
+			 */
 			r = -ECANCELED;
+			e->cur = (i + 1) % e->n;
 			break;
 		}
 		if (status < 0 || status >= 500) {
 			r = status < 0 ? (int)status : -EIO;
+			e->cur = (i + 1) % e->n;
 			if (status >= 500)
 				etcd__set_error(e, "%s: HTTP status %ld", e->endpoints[i], status);
 			continue;

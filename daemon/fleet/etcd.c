@@ -397,19 +397,26 @@ int etcd__call(struct etcd *e, const char *path, json_t *body, json_t **ret)
 		return -ENOMEM;
 	}
 	e->cancelled = false;
-	for (size_t tried = 0; tried < e->n; tried++) {
-		size_t i = (e->cur + tried) % e->n;
+	for (size_t tried = 0, first = e->cur; tried < e->n; tried++) {
+		size_t i = (first + tried) % e->n;
 		uint64_t now = mono_ms();
 		long left = now < deadline ? (long)(deadline - now) : 0, status;
-		long connect = left / (long)(e->n - tried);
+		/*
+		 * Each endpoint left gets an equal share of the time left: one
+		 * that accepts and never answers (a hung etcd member) must not
+		 * take it all, or the healthy ones are never asked and the
+		 * member's lease expires.
+		 */
+		long share = left / (long)(e->n - tried);
 		struct etcd_answer a = { .e = e };
 		json_error_t je;
 		json_t *root, *result;
 
 		if (left <= 0)
 			break;
-		status = etcd__post(e, e->endpoints[i], path, text, &a, left,
-			      connect < 100 ? (left < 100 ? left : 100) : connect, false);
+		if (share < 100)
+			share = left < 100 ? left : 100;
+		status = etcd__post(e, e->endpoints[i], path, text, &a, share, share, false);
 		if (status == -ECANCELED || status == -ENOMEM) {
 			free(a.buf);
 			err = (int)status;
@@ -420,6 +427,8 @@ int etcd__call(struct etcd *e, const char *path, json_t *body, json_t **ret)
 				etcd__set_error(e, "%s: HTTP status %ld", e->endpoints[i], status);
 			err = status < 0 ? (int)status : -EIO;
 			free(a.buf);
+			/* The next call starts with the next endpoint, not this one again. */
+			e->cur = (i + 1) % e->n;
 			continue;
 		}
 		root = a.buf ? json_loadb(a.buf, a.len, 0, &je) : NULL;
