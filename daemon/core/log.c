@@ -151,34 +151,39 @@ void log_job(int priority, const char *job, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A message with one journald field more (NAME=value), about a job if not NULL. */
+__attribute__((format(printf, 5, 0)))
+static void emit_with(int priority, const char *name, const char *value, const char *job,
+		      const char *fmt, va_list ap)
+{
+	char msg[LOG_LINE_MAX], field[96];
+	const char *fields[1] = { field };
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	snprintf(field, sizeof field, "%s=%s", name, value);
+	emit(priority, job, msg, fields, 1);
+}
+
 void log_member(int priority, const char *member, const char *job, const char *fmt, ...)
 {
-	char msg[LOG_LINE_MAX], mf[sizeof "MEMBER=" + 64];
-	const char *fields[1] = { mf };
 	va_list ap;
 
 	if (priority > max_priority)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	emit_with(priority, "MEMBER", member, job, fmt, ap);
 	va_end(ap);
-	snprintf(mf, sizeof mf, "MEMBER=%s", member);
-	emit(priority, job, msg, fields, 1);
 }
 
 void log_notifier(int priority, const char *notifier, const char *job, const char *fmt, ...)
 {
-	char msg[LOG_LINE_MAX], nf[sizeof "NOTIFIER=" + 64];
-	const char *fields[1] = { nf };
 	va_list ap;
 
 	if (priority > max_priority)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	emit_with(priority, "NOTIFIER", notifier, job, fmt, ap);
 	va_end(ap);
-	snprintf(nf, sizeof nf, "NOTIFIER=%s", notifier);
-	emit(priority, job, msg, fields, 1);
 }
 
 /* "12ms", "1.002s", "250us": what people read in a log. */
