@@ -262,6 +262,14 @@ bool cfg__get_notify(struct load *ld, const struct node *n, char ***ret, size_t 
  * to be used.
  */
 
+/*
+ * A top-level section of the main file only (fleet, web): false, the
+ * problem reported, if it is in a drop-in (at key) or not a mapping (at
+ * map; expected says what it should be).
+ */
+bool cfg__main_section(struct load *ld, const struct node *key, const struct node *map, bool main,
+		       const char *name, const char *expected);
+
 /* "a mapping", "a list" or "a value": what a node is, for messages. */
 const char *cfg__kind_name(const struct node *n);
 

@@ -204,19 +204,9 @@ void cfg__read_fleet(struct load *ld, const struct node *key, const struct node 
 	struct cfg_fleet *f;
 	bool ok = true;
 
-	if (!main) {
-		if (ld->main_file)
-			ERR(ld, key, "\"fleet\" belongs in the main file (%s), not in a drop-in",
-			    ld->main_file);
-		else
-			ERR(ld, key, "\"fleet\" belongs in the main file, not in a drop-in");
+	if (!cfg__main_section(ld, key, map, main, "fleet",
+			       "a mapping such as {etcd: \"http://127.0.0.1:2379\"}"))
 		return;
-	}
-	if (map->kind != NODE_MAP) {
-		ERR(ld, map, "\"fleet\": expected a mapping such as {etcd: \"http://127.0.0.1:2379\"}, "
-			     "not %s", cfg__kind_name(map));
-		return;
-	}
 	f = cfg__alloc(&ld->cfg->arena, sizeof *f);
 	if (!f)
 		return;

@@ -14,6 +14,24 @@
 #include "config/config-internal.h"
 #include "config/values.h"
 
+bool cfg__main_section(struct load *ld, const struct node *key, const struct node *map, bool main,
+		       const char *name, const char *expected)
+{
+	if (!main) {
+		if (ld->main_file)
+			ERR(ld, key, "\"%s\" belongs in the main file (%s), not in a drop-in", name,
+			    ld->main_file);
+		else
+			ERR(ld, key, "\"%s\" belongs in the main file, not in a drop-in", name);
+		return false;
+	}
+	if (map->kind != NODE_MAP) {
+		ERR(ld, map, "\"%s\": expected %s, not %s", name, expected, cfg__kind_name(map));
+		return false;
+	}
+	return true;
+}
+
 const char *cfg__kind_name(const struct node *n)
 {
 	return n->kind == NODE_MAP ? "a mapping" : n->kind == NODE_SEQ ? "a list" : "a value";

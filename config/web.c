@@ -111,19 +111,9 @@ void cfg__read_web(struct load *ld, const struct node *key, const struct node *m
 	uint16_t port;
 	bool ok = true;
 
-	if (!main) {
-		if (ld->main_file)
-			ERR(ld, key, "\"web\" belongs in the main file (%s), not in a drop-in",
-			    ld->main_file);
-		else
-			ERR(ld, key, "\"web\" belongs in the main file, not in a drop-in");
+	if (!cfg__main_section(ld, key, map, main, "web", "a mapping such as {listen: "
+			       "127.0.0.1:9465}, or {} for the metrics listener"))
 		return;
-	}
-	if (map->kind != NODE_MAP) {
-		ERR(ld, map, "\"web\": expected a mapping such as {listen: 127.0.0.1:9465}, or {} for "
-			     "the metrics listener, not %s", cfg__kind_name(map));
-		return;
-	}
 	w = cfg__alloc(&ld->cfg->arena, sizeof *w);
 	if (!w)
 		return;
