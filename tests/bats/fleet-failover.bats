@@ -30,11 +30,6 @@ teardown() {
 	kill_started
 }
 
-job_names() {
-	local i
-	for i in $(seq -w 1 "$2"); do echo "$1$i"; done
-}
-
 # moved_to_me NAME N: the "to this member" count of NAME's Nth "jobs moved" line ($: the last).
 moved_to_me() {
 	grep -E 'fleet: [0-9]+ jobs? moved' "$(_member_dir "$1")/daemon.log" |

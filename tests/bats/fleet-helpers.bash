@@ -560,3 +560,9 @@ no_sanitizer_reports_all() {
 		no_sanitizer_reports || return 1
 	done
 }
+
+# job_names PREFIX N: PREFIX01 .. PREFIXN (one name a line).
+job_names() {
+	local i
+	for i in $(seq -w 1 "$2"); do echo "$1$i"; done
+}

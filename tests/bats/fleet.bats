@@ -31,12 +31,6 @@ teardown() {
 	kill_started
 }
 
-# job_names PREFIX N: PREFIX01 .. PREFIXN.
-job_names() {
-	local i
-	for i in $(seq -w 1 "$2"); do echo "$1$i"; done
-}
-
 @test "each fleet job runs on exactly one member, the union is the whole set, and every member says so" {
 	local -a names
 	mapfile -t names < <(job_names job 24)
