@@ -56,7 +56,7 @@ void notify__cfg_free(struct cfg_notifier *c)
 	memset(c, 0, sizeof *c);
 }
 
-static char **strv_copy(char *const *v, size_t n, bool null_end)
+static char **strv_copy(char *const *v, size_t n)
 {
 	char **c = calloc(n + 1, sizeof *c);
 
@@ -68,7 +68,6 @@ static char **strv_copy(char *const *v, size_t n, bool null_end)
 			return NULL;
 		}
 	}
-	(void)null_end; /* calloc left the terminating NULL */
 	return c;
 }
 
@@ -100,11 +99,11 @@ static int cfg_copy(struct cfg_notifier *d, const struct cfg_notifier *s)
 		}
 	}
 	if (ok && s->nto) {
-		ok = (d->to = strv_copy(s->to, s->nto, false)) != NULL;
+		ok = (d->to = strv_copy(s->to, s->nto)) != NULL;
 		d->nto = ok ? s->nto : 0;
 	}
 	if (ok && s->argc) {
-		ok = (d->argv = strv_copy(s->argv, s->argc, true)) != NULL;
+		ok = (d->argv = strv_copy(s->argv, s->argc)) != NULL;
 		d->argc = ok ? s->argc : 0;
 	}
 	if (!ok) {

@@ -405,7 +405,7 @@ static void put_text(struct buf *b, const char *s)
 		put(b, "...");
 }
 
-static void mail_event(struct buf *b, const struct nevent *e, int64_t now_ms)
+static void mail_event(struct buf *b, const struct nevent *e)
 {
 	char t[40], d[32];
 
@@ -437,7 +437,6 @@ static void mail_event(struct buf *b, const struct nevent *e, int64_t now_ms)
 	}
 	if (e->nlabels)
 		put(b, "\r\n");
-	(void)now_ms;
 }
 
 char *notify__mail(struct nevent *const *ev, size_t n, const struct cfg_notifier *c,
@@ -477,7 +476,7 @@ char *notify__mail(struct nevent *const *ev, size_t n, const struct cfg_notifier
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			put(&b, "\r\n");
-		mail_event(&b, ev[i], now_ms);
+		mail_event(&b, ev[i]);
 	}
 	put(&b, "\r\n-- \r\ncoro-runnerd on %s\r\n", host);
 	if (b.failed) {
